@@ -1,0 +1,85 @@
+"""The layer registry: the only names a layer spec may use, and the Residual block.
+
+A spec names layers by string; this plain dict maps each allowed name to its ``torch.nn``
+class. Nothing else is ever looked up: no ``eval``, ``exec`` or import strings from a spec,
+so a config file can build networks but never run code.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+class Residual(nn.Module):
+    """``output = x + body(x)``: a skip connection around a small stack of layers.
+
+    The spec builder checks on the meta device that ``body`` keeps the shape, so a mismatch is
+    reported at build time with the layer path instead of as a broadcasting error mid-training.
+    """
+
+    def __init__(self, body: Iterable[nn.Module] | nn.Sequential) -> None:
+        super().__init__()
+        self.body = body if isinstance(body, nn.Sequential) else nn.Sequential(*body)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Add the input to the body's output (same shape)."""
+        # body first, then the add: an in-place layer inside body must not see the sum
+        return x + self.body(x)
+
+
+LAYERS: dict[str, type[nn.Module]] = {
+    "Conv1d": nn.Conv1d,
+    "Conv2d": nn.Conv2d,
+    "Linear": nn.Linear,
+    "BatchNorm1d": nn.BatchNorm1d,
+    "BatchNorm2d": nn.BatchNorm2d,
+    "LayerNorm": nn.LayerNorm,
+    "GroupNorm": nn.GroupNorm,
+    "Dropout": nn.Dropout,
+    "Dropout2d": nn.Dropout2d,
+    "ReLU": nn.ReLU,
+    "GELU": nn.GELU,
+    "SiLU": nn.SiLU,
+    "LeakyReLU": nn.LeakyReLU,
+    "Tanh": nn.Tanh,
+    "Sigmoid": nn.Sigmoid,
+    "MaxPool2d": nn.MaxPool2d,
+    "AvgPool2d": nn.AvgPool2d,
+    "AdaptiveAvgPool2d": nn.AdaptiveAvgPool2d,
+    "Flatten": nn.Flatten,
+    "Identity": nn.Identity,
+    "Residual": Residual,
+}
+
+# Per-sample input rank each layer accepts (batch dim excluded); None = any rank.
+# Checked before the meta forward so the message can name the fix (e.g. "add Flatten").
+INPUT_RANKS: dict[str, tuple[int, ...] | None] = {
+    "Conv1d": (2,),             # (C, L)
+    "Conv2d": (3,),             # (C, H, W)
+    "Linear": (1,),             # (F,) — refuse images: Linear would mix only the W axis
+    "BatchNorm1d": (1, 2),      # (F,) or (C, L)
+    "BatchNorm2d": (3,),
+    "GroupNorm": (1, 2, 3),
+    "Dropout2d": (3,),
+    "MaxPool2d": (3,),
+    "AvgPool2d": (3,),
+    "AdaptiveAvgPool2d": (3,),
+}
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'X'?)"`` for the closest choice, or ``""`` when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[name.lower()]] if name.lower() in lowered else []
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def valid_layers() -> str:
+    """Comma-separated registry names, for error messages."""
+    return ", ".join(sorted(LAYERS))

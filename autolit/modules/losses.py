@@ -1,0 +1,151 @@
+"""Tasks, the loss registry, and the early checks on the module's loss arguments.
+
+Losses take what the module's forward gives, already shaped per task:
+multiclass ``(B, K)`` logits with ``(B,)`` long targets; binary ``(B,)`` logits with ``(B,)``
+float 0/1 targets; regression ``(B,)`` predictions with ``(B,)`` float targets.
+Class-weight tensors are non-persistent buffers: they follow the module to its device but stay
+out of the state dict, which then holds only the network (the hparams rebuild them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autolit.errors import UserError
+from autolit.modules.layers import suggest
+
+TASKS = ("multiclass", "binary", "regression")
+TASK_LOSSES: dict[str, tuple[str, ...]] = {
+    "multiclass": ("cross_entropy",),
+    "binary": ("bce",),
+    "regression": ("mse", "huber"),
+}
+DEFAULT_LOSS = {task: names[0] for task, names in TASK_LOSSES.items()}
+
+
+class CrossEntropy(nn.Module):
+    """Cross-entropy with optional label smoothing and class weights."""
+
+    def __init__(self, label_smoothing: float = 0.0, class_weights: Sequence[float] | None = None,
+                 **_: object) -> None:
+        super().__init__()
+        self.label_smoothing = label_smoothing
+        self.register_buffer("weight", _tensor(class_weights), persistent=False)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``logits`` (B, K), ``target`` (B,) long → scalar."""
+        return F.cross_entropy(logits, target, weight=self.weight,
+                               label_smoothing=self.label_smoothing)
+
+
+class BinaryCrossEntropy(nn.Module):
+    """BCE with logits; label smoothing pulls targets towards 0.5; class weights per label index."""
+
+    def __init__(self, label_smoothing: float = 0.0, class_weights: Sequence[float] | None = None,
+                 **_: object) -> None:
+        super().__init__()
+        self.label_smoothing = label_smoothing
+        self.register_buffer("weight", _tensor(class_weights), persistent=False)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``logits`` (B,), ``target`` (B,) float 0/1 → scalar (weighted mean, like cross_entropy)."""
+        smooth = target * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        loss = F.binary_cross_entropy_with_logits(logits, smooth, reduction="none")  # (B,)
+        if self.weight is None:
+            return loss.mean()
+        w = self.weight[target.long()]  # (B,)
+        return (loss * w).sum() / w.sum()
+
+
+class MSE(nn.Module):
+    """Mean squared error."""
+
+    def __init__(self, **_: object) -> None:
+        super().__init__()
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``pred`` (B,), ``target`` (B,) → scalar."""
+        return F.mse_loss(pred, target)
+
+
+class Huber(nn.Module):
+    """Huber loss: quadratic within ``huber_delta``, linear beyond (robust to outlier targets)."""
+
+    def __init__(self, huber_delta: float = 1.0, **_: object) -> None:
+        super().__init__()
+        self.delta = huber_delta
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``pred`` (B,), ``target`` (B,) → scalar."""
+        return F.huber_loss(pred, target, delta=self.delta)
+
+
+LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "cross_entropy": CrossEntropy,
+    "bce": BinaryCrossEntropy,
+    "mse": MSE,
+    "huber": Huber,
+}
+
+
+def _tensor(values: Sequence[float] | None) -> torch.Tensor | None:
+    return None if values is None else torch.tensor([float(v) for v in values])
+
+
+def check_task(task: str) -> str:
+    """Refuse an unknown task, listing the valid ones."""
+    if task not in TASKS:
+        raise UserError(f"model.task: unknown task {task!r}{suggest(str(task), TASKS)}; "
+                        f"valid tasks: {', '.join(TASKS)}")
+    return task
+
+
+def check_loss(task: str, loss: str | None) -> str:
+    """Return the loss name (the task's default for None); refuse unknown or mismatched names."""
+    if loss is None:
+        return DEFAULT_LOSS[task]
+    valid = ", ".join(TASK_LOSSES[task])
+    if loss not in LOSSES:
+        raise UserError(f"model.loss: unknown loss {loss!r}{suggest(str(loss), LOSSES)}; "
+                        f"valid losses for task {task}: {valid}")
+    if loss not in TASK_LOSSES[task]:
+        raise UserError(f"model.loss: loss {loss!r} does not fit task {task}; "
+                        f"valid losses for task {task}: {valid}")
+    return loss
+
+
+def check_loss_args(task: str, n_labels: int, label_smoothing: float,
+                    class_weights: Sequence[float] | None, huber_delta: float) -> None:
+    """Refuse loss arguments that are out of range or do not fit the task / label count."""
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+            or not 0 <= label_smoothing < 1:
+        raise UserError(f"model.label_smoothing must be a number in [0, 1), got {label_smoothing!r}; "
+                        f"fix: e.g. label_smoothing: 0.1 (0 turns it off)")
+    if task == "regression" and label_smoothing:
+        raise UserError(f"model.label_smoothing is {label_smoothing} but task regression has no "
+                        f"labels to smooth; fix: remove label_smoothing")
+    if class_weights is not None:
+        _check_class_weights(task, n_labels, class_weights)
+    if isinstance(huber_delta, bool) or not isinstance(huber_delta, (int, float)) or huber_delta <= 0:
+        raise UserError(f"model.huber_delta must be a positive number, got {huber_delta!r}; "
+                        f"fix: e.g. huber_delta: 1.0")
+
+
+def _check_class_weights(task: str, n_labels: int, weights: Sequence[float]) -> None:
+    if task == "regression":
+        raise UserError("model.class_weights is set but task regression has no classes; "
+                        "fix: remove class_weights")
+    if not isinstance(weights, (list, tuple)):
+        raise UserError(f"model.class_weights must be a list of {n_labels} numbers, got {weights!r}; "
+                        f"fix: give one weight per label, in label order")
+    if len(weights) != n_labels:
+        raise UserError(f"model.class_weights has {len(weights)} values but there are {n_labels} "
+                        f"labels; fix: give one weight per label, in label order")
+    if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in weights) \
+            or not any(weights):
+        raise UserError(f"model.class_weights must be non-negative numbers, not all zero, got "
+                        f"{list(weights)!r}; fix: e.g. [1.0, 2.0] to weigh the second label double")

@@ -1,0 +1,240 @@
+"""AutoLitModule: one LightningModule for every spec-built model and task.
+
+The network comes from a layer spec (``layers``) or a named preset; the task picks the head
+width, the loss and the metrics. ``save_hyperparameters`` stores the *resolved* spec, so
+``AutoLitModule(**ckpt["hyper_parameters"])`` rebuilds the same network from a checkpoint
+loaded with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from autolit.errors import UserError
+from autolit.modules.errors import NonFiniteLossError, fmt_shape
+from autolit.modules.losses import LOSSES, check_loss, check_loss_args, check_task
+from autolit.modules.metrics import build_confusion, build_metrics
+from autolit.modules.presets import preset_spec
+from autolit.modules.spec import build_network, output_shape, resolve_spec
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class AutoLitModule(L.LightningModule):
+    """Spec-built image model for ``multiclass``, ``binary`` or ``regression``.
+
+    Args:
+        task: multiclass | binary | regression.
+        layers: the layer spec (exclusive with ``preset``).
+        preset: keras_mnist | mlp | small_resnet (exclusive with ``layers``).
+        n_labels: number of labels in the data (2 for binary; ignored for regression).
+        input_shape: per-sample input ``[C, H, W]``.
+        label_names: label names in index order (kept for export / predict).
+        preprocessing: the data's preprocessing (size, channels, mean, std, resize), kept so an
+            exported model can prepare raw images the same way.
+        loss: cross_entropy | bce | mse | huber (default: the task's first).
+        label_smoothing: in [0, 1) (classification only).
+        class_weights: one weight per label (classification only).
+        huber_delta: threshold of the huber loss.
+    """
+
+    #: on accelerators the finite-loss check syncs with the host only this often (and at epoch end)
+    nonfinite_check_every: int = 50
+
+    def __init__(self, task: str = "multiclass", layers: list[dict] | None = None,
+                 preset: str | None = None, n_labels: int | None = None,
+                 input_shape: list[int] | None = None, label_names: list[str] | None = None,
+                 preprocessing: dict | None = None, loss: str | None = None,
+                 label_smoothing: float = 0.0, class_weights: list[float] | None = None,
+                 huber_delta: float = 1.0) -> None:
+        super().__init__()
+        task = check_task(task)
+        n_labels = _check_n_labels(task, n_labels, label_names)
+        input_shape = _check_input_shape(input_shape)
+        loss = check_loss(task, loss)
+        check_loss_args(task, n_labels, label_smoothing, class_weights, huber_delta)
+        head = n_labels if task == "multiclass" else 1  # binary: one logit; regression: one value
+        layers = resolve_spec(_choose_spec(layers, preset), input_shape, head)
+        preset = None  # the resolved layers say it all; keeping both would refuse to rebuild
+        self.save_hyperparameters()  # reads the (now resolved) locals above
+
+        self.task, self.n_labels = task, n_labels
+        self.net = build_network(layers, input_shape, head)
+        _check_head(task, layers, input_shape, head)
+        self.loss_fn = LOSSES[loss](label_smoothing=label_smoothing, class_weights=class_weights,
+                                    huber_delta=huber_delta)
+        self.val_metrics = build_metrics(task, n_labels, "val")
+        self.test_metrics = build_metrics(task, n_labels, "test")
+        self._val_confmat = build_confusion(task, n_labels)
+        self._nonfinite: torch.Tensor | None = None  # accumulated flag on accelerators
+        self._nonfinite_since = 0
+        self.example_input_array = torch.zeros(1, *input_shape)  # (1, C, H, W) for ModelSummary
+
+    # ---- forward / steps -------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, C, H, W) → logits (B, n_labels), or (B, 1) for binary / regression."""
+        return self.net(x)
+
+    def _outputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward one ``(x, y)`` batch; return (task-shaped output, target, loss)."""
+        x, y = batch
+        out = self(x)  # (B, K) or (B, 1)
+        if self.task == "multiclass":
+            target = y.long().view(-1)                     # (B,)
+        else:
+            out, target = out.squeeze(-1), y.float().view(-1)  # (B,), (B,)
+        return out, target, self.loss_fn(out, target)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        """Loss on one batch; stops the run if it is not finite."""
+        _, target, loss = self._outputs(batch)
+        self._guard_finite(loss, batch_idx)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
+                 batch_size=target.shape[0])
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        """Update val/* metrics and the confusion matrix."""
+        preds, target = self._evaluate(batch, "val", self.val_metrics)
+        if self._val_confmat is not None:
+            self._val_confmat.update(preds, target)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        """Update test/* metrics."""
+        self._evaluate(batch, "test", self.test_metrics)
+
+    def _evaluate(self, batch: Batch, stage: str, metrics: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        out, target, loss = self._outputs(batch)
+        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
+        preds, target = self._metric_inputs(out, target)
+        metrics.update(preds, target)
+        self.log_dict(metrics, on_epoch=True, batch_size=target.shape[0])
+        return preds, target
+
+    def _metric_inputs(self, out: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What torchmetrics wants: probabilities + int targets for binary, logits/values otherwise."""
+        if self.task == "binary":
+            return torch.sigmoid(out.detach()), target.long()
+        return out.detach(), target
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """Probabilities (B, K) (multiclass), P(label 1) (B,) (binary), or values (B,)."""
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        out = self(x)
+        if self.task == "multiclass":
+            return torch.softmax(out, dim=-1)
+        out = out.squeeze(-1)
+        return torch.sigmoid(out) if self.task == "binary" else out
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam(lr=1e-3); the fit CLI replaces it from the config's ``optimizer:``."""
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    # ---- confusion matrix ------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        """Start a fresh confusion matrix for this validation epoch."""
+        if self._val_confmat is not None:
+            self._val_confmat.reset()
+
+    @property
+    def val_confusion(self) -> torch.Tensor | None:
+        """Confusion matrix (rows: true, cols: predicted) of the latest validation epoch, on CPU.
+
+        Computed on access, so a callback's ``on_validation_epoch_end`` (which Lightning runs
+        before the module's own) already sees the epoch that just ended.
+        """
+        if self._val_confmat is None or self._val_confmat.update_count == 0:
+            return None
+        return self._val_confmat.compute().detach().cpu()
+
+    # ---- non-finite loss -------------------------------------------------------------------
+    def _guard_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Stop at a NaN/inf loss: at once on CPU; on accelerators every N steps (no per-step sync)."""
+        if loss.device.type == "cpu":
+            if not torch.isfinite(loss):
+                self._raise_nonfinite(f"step {batch_idx}", loss.item())
+            return
+        bad = ~torch.isfinite(loss.detach())
+        if self._nonfinite is None:
+            self._nonfinite, self._nonfinite_since = bad, batch_idx
+        else:
+            self._nonfinite |= bad
+        if (batch_idx + 1) % self.nonfinite_check_every == 0:
+            self._check_accumulated(batch_idx)
+
+    def on_train_epoch_end(self) -> None:
+        """Flush the accumulated non-finite flag (accelerators)."""
+        self._check_accumulated(None)
+
+    def _check_accumulated(self, batch_idx: int | None) -> None:
+        if self._nonfinite is None:
+            return
+        flag, since = bool(self._nonfinite), self._nonfinite_since  # one host sync per window
+        self._nonfinite = None
+        if flag:
+            end = "the epoch end" if batch_idx is None else f"step {batch_idx}"
+            self._raise_nonfinite(f"a step between step {since} and {end}", float("nan"))
+
+    def _raise_nonfinite(self, where: str, value: float) -> None:
+        kind = "nan" if value != value else ("inf" if value > 0 else "-inf")
+        raise NonFiniteLossError(
+            f"train/loss became {kind} at epoch {self.current_epoch} {where}: lower "
+            f"optimizer.init_args.lr (now {_current_lr(self)}), check the inputs for NaN/inf, "
+            f"or set trainer.gradient_clip_val")
+
+
+def _current_lr(module: L.LightningModule) -> str:
+    try:
+        return f"{module.trainer.optimizers[0].param_groups[0]['lr']:g}"
+    except (RuntimeError, AttributeError, IndexError, KeyError, TypeError):
+        return "unknown"
+
+
+def _choose_spec(layers: list[dict] | None, preset: str | None) -> list[dict]:
+    if layers is not None and preset is not None:
+        raise UserError(f"model: both layers and preset ({preset!r}) are set; fix: keep one of them")
+    if layers is None and preset is None:
+        raise UserError("model: neither layers nor preset is set; fix: add model.layers (a layer "
+                        "list) or model.preset (keras_mnist, mlp or small_resnet)")
+    return preset_spec(preset) if preset is not None else layers
+
+
+def _check_n_labels(task: str, n_labels: int | None, label_names: list[str] | None) -> int:
+    """The label count the metrics use: n_labels (or len(label_names)); 2 for binary."""
+    if n_labels is None and label_names:
+        n_labels = len(label_names)
+    if task == "regression":
+        return 1
+    if n_labels is not None and label_names and len(label_names) != n_labels:
+        raise UserError(f"model.label_names has {len(label_names)} names but n_labels is {n_labels}; "
+                        f"fix: give one name per label (or leave both to the data module)")
+    if task == "binary":
+        if n_labels not in (None, 2):
+            raise UserError(f"model.n_labels is {n_labels!r} but task binary needs exactly 2 labels; "
+                            f"fix: use task: multiclass, or a data set with two labels")
+        return 2
+    if not isinstance(n_labels, int) or isinstance(n_labels, bool) or n_labels < 2:
+        raise UserError(f"model.n_labels must be an integer >= 2 for task multiclass, got "
+                        f"{n_labels!r}; fix: pass the data's n_labels (the fit CLI links "
+                        f"data.n_labels), or use task: binary / regression")
+    return n_labels
+
+
+def _check_input_shape(input_shape: list[int] | None) -> list[int]:
+    if input_shape is None:
+        raise UserError("model.input_shape is not set; fix: pass [C, H, W] (the fit CLI links "
+                        "data.input_shape)")
+    return list(input_shape)
+
+
+def _check_head(task: str, layers: list[dict], input_shape: list[int], head: int) -> None:
+    """The network must end in (B, head): n_labels logits, or one logit / value."""
+    out = output_shape(layers, input_shape, head)
+    if out != (head,):
+        what = f"{head} labels" if task == "multiclass" else "one output"
+        raise UserError(f"model.layers: the network outputs {fmt_shape(out, batch=True)} but task "
+                        f"{task} needs (B, {head}) ({what}); fix: end with Linear: "
+                        f"{{out_features: n_labels}} after Flatten")
