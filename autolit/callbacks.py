@@ -1,0 +1,82 @@
+"""TensorBoard extras for a fit: a labelled grid of sample images and a confusion-matrix figure."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+
+def _tensorboard(trainer: L.Trainer):
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            return logger.experiment
+    return None
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+class SampleGrid(L.Callback):
+    """Logs ``samples/val``: up to ``n`` validation images (as the loader serves them) with their labels."""
+
+    def __init__(self, n: int = 32) -> None:
+        self.n = n
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        writer = _tensorboard(trainer)
+        if writer is None or trainer.datamodule is None:
+            return
+        x, y = next(iter(trainer.datamodule.val_dataloader()))  # uint8 (B, C, H, W), before normalisation
+        x, y = x[: self.n].cpu(), y[: self.n].cpu()
+        names = getattr(trainer.datamodule, "label_names", []) or []
+        plt = _figure()
+        cols = min(8, len(x))
+        rows = math.ceil(len(x) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, img, target in zip(axes.flat, x, y):
+            ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if img.shape[0] == 1 else None)
+            value = target.item()
+            ax.set_title(names[int(value)] if names and not target.is_floating_point() else f"{value:.3g}",
+                         fontsize=8)
+        fig.tight_layout()
+        writer.add_figure("samples/val", fig, global_step=0)
+        plt.close(fig)
+
+
+class ConfusionMatrixFigure(L.Callback):
+    """Logs ``val/confusion_matrix`` after every validation epoch (classification tasks)."""
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        matrix = getattr(pl_module, "val_confusion", None)
+        writer = _tensorboard(trainer)
+        if matrix is None or writer is None or trainer.sanity_checking:
+            return
+        matrix = torch.as_tensor(matrix).cpu().long()
+        names = list(getattr(pl_module.hparams, "label_names", None) or range(len(matrix)))
+        if len(names) != len(matrix):
+            names = list(range(len(matrix)))
+        plt = _figure()
+        size = max(3.0, 0.5 * len(matrix) + 1.5)
+        fig, ax = plt.subplots(figsize=(size, size))
+        ax.imshow(matrix.numpy(), cmap="Blues")
+        ax.set_xticks(range(len(names)), [str(n) for n in names], rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(names)), [str(n) for n in names], fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        for i in range(len(matrix)):
+            for j in range(len(matrix)):
+                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=6)
+        fig.tight_layout()
+        writer.add_figure("val/confusion_matrix", fig, global_step=trainer.global_step)
+        plt.close(fig)

@@ -1,0 +1,106 @@
+"""Map-style datasets over a store split: decode-on-read (LMDB) and the decoded uint8 cache.
+
+Both implement ``__getitems__`` so a DataLoader worker fetches a whole batch in one call and
+returns it already stacked (``(B, C, S, S)`` uint8, ``(B,)`` targets): no per-sample collate.
+Normalisation happens later on the device (``StoreDataModule.on_after_batch_transfer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from autolit.datamodules.preprocess import decode_image
+from autolit.store import StoreReader
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def stack_batch(items: list[tuple[torch.Tensor, torch.Tensor]] | Batch) -> Batch:
+    """``collate_fn`` that accepts what ``__getitems__`` returns (already a batch) or a list of samples."""
+    if isinstance(items, tuple):
+        return items
+    xs, ys = zip(*items)
+    return torch.stack(xs), torch.stack(ys)
+
+
+def _targets(values: Sequence[int | float], regression: bool) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32 if regression else torch.long)
+
+
+class StoreDataset(Dataset):
+    """Decodes records of one split straight from the LMDB store (the reader opens per worker)."""
+
+    def __init__(self, reader: StoreReader, split: str, size: int, channels: int,
+                 transform: Callable | None = None) -> None:
+        self.reader = reader
+        self.keys = reader.keys(split)
+        self.size, self.channels, self.transform = size, channels, transform
+        self.regression = reader.meta.task == "regression"
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def _load(self, index: int) -> tuple[torch.Tensor, int | float]:
+        data, target = self.reader.read(self.keys[index])
+        x = torch.from_numpy(decode_image(data, self.size, self.channels))
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, target
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, target = self._load(index)
+        return x, _targets([target], self.regression)[0]
+
+    def __getitems__(self, indices: list[int]) -> Batch:
+        xs, ts = zip(*(self._load(i) for i in indices))
+        return torch.stack(xs), _targets(ts, self.regression)
+
+
+class ArrayDataset(Dataset):
+    """Serves a split of the decoded cache: numpy (memory-mapped) ``(N, C, S, S)`` uint8 + targets."""
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, transform: Callable | None = None) -> None:
+        self.images, self.targets, self.transform = images, targets, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.__getitems__([index])
+        return x[0], y[0]
+
+    def __getitems__(self, indices: list[int]) -> Batch:
+        order = np.asarray(indices)
+        x = torch.from_numpy(np.ascontiguousarray(self.images[order]))  # one fancy-index copy per batch
+        if self.transform is not None:
+            x = torch.stack([self.transform(img) for img in x])
+        return x, torch.from_numpy(np.ascontiguousarray(self.targets[order]))
+
+
+class DeviceLoader:
+    """Batches straight from tensors that already live on the training device ("device mode").
+
+    For small data sets every trial re-reads: no workers, no host-to-device copies, no collate.
+    Shuffling uses its own seeded generator so runs replay.
+    """
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, batch_size: int,
+                 shuffle: bool, seed: int = 0) -> None:
+        self.images, self.targets = images, targets
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return (len(self.images) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        n = len(self.images)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = order.to(self.images.device)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self.images[idx], self.targets[idx]

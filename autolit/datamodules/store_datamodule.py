@@ -1,0 +1,212 @@
+"""``StoreDataModule``: a LightningDataModule over an autolit image store.
+
+Three ways to serve a split, picked by ``cache``:
+
+* ``none``: decode each record from LMDB in the loader workers (any store size);
+* ``decoded``: decode + resize once into a memory-mapped uint8 cache keyed by the store's fingerprint
+  and image size, then every run slices batches from it (see :mod:`autolit.datamodules.cache`);
+* ``device``: the decoded cache copied onto the training device, batches indexed there;
+* ``auto`` (default): ``device`` for data sets up to ``device_limit_mb`` without augmentation,
+  else ``decoded``.
+
+Loaders yield uint8 ``(B, C, S, S)`` batches; normalisation runs on the device in
+``on_after_batch_transfer``, so workers ship 4x fewer bytes and the GPU does the arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from autolit.datamodules import cache as decoded_cache
+from autolit.datamodules.augment import build_augment
+from autolit.datamodules.datasets import ArrayDataset, DeviceLoader, StoreDataset, stack_batch
+from autolit.datamodules.preprocess import RESIZE_RULE, normalize_batch
+from autolit.datamodules.sources import create_from_source
+from autolit.datamodules.stats import channel_stats
+from autolit.errors import UserError
+from autolit.store import StoreReader
+
+CACHE_MODES = ("auto", "none", "decoded", "device")
+
+
+class StoreDataModule(L.LightningDataModule):
+    """Train/val/test loaders over a store's deterministic splits.
+
+    Args:
+        store: path of the store (created from ``source`` on first use when missing).
+        source: what to import when the store is missing: ``digits``, ``digits-parity``,
+            ``digits-rotation``, ``idx:DIR`` or ``folder:DIR``.
+        image_size: square side in pixels; ``None`` keeps the store's native size.
+        channels: 1 (grey) or 3 (RGB); ``None`` keeps the store's.
+        batch_size: samples per batch.
+        num_workers: DataLoader worker processes.
+        mean: per-channel mean in [0, 1]; ``None`` computes it once from the train split.
+        std: per-channel std; ``None`` computes it with the mean.
+        augment: torchvision v2 augmentations for the train split (list of one-key maps).
+        cache: ``auto`` | ``none`` | ``decoded`` | ``device``.
+        device_limit_mb: the largest decoded data set ``auto`` puts on the device.
+        pin_memory: pin host batches (CUDA).
+        persistent_workers: keep loader workers between epochs.
+    """
+
+    def __init__(self, store: str, source: str | None = None, image_size: int | None = None,
+                 channels: int | None = None, batch_size: int = 64, num_workers: int = 0,
+                 mean: list[float] | None = None, std: list[float] | None = None,
+                 augment: list[dict] | None = None, cache: str = "auto", device_limit_mb: int = 1024,
+                 pin_memory: bool = False, persistent_workers: bool = False) -> None:
+        super().__init__()
+        _check_args(image_size, channels, batch_size, num_workers, cache)
+        self.save_hyperparameters()
+        self.store_path, self.source = Path(store), source
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.transform = build_augment(augment)
+        self.cache_mode = cache
+        self._loaders: dict[str, object] = {}
+        self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # ---- what the model needs to resolve its spec (linked by the fit CLI) ----
+    @cached_property
+    def reader(self) -> StoreReader:
+        if not self.store_path.exists() and self.source:
+            create_from_source(self.source, self.store_path)
+        if not self.store_path.exists():
+            raise UserError(f"data.store: {self.store_path} does not exist; import data first "
+                            f"(python -m autolit.store import ... --store {self.store_path}) or set data.source")
+        return StoreReader(self.store_path)
+
+    @property
+    def task(self) -> str:
+        return self.reader.meta.task
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.reader.meta.labels)
+
+    @property
+    def n_labels(self) -> int:
+        return 1 if self.task == "regression" else len(self.label_names)
+
+    @cached_property
+    def _native(self) -> dict:
+        keys = self.reader.keys("train") or self.reader.keys()
+        if not keys:
+            raise UserError(f"data.store: {self.store_path} holds no images; import some first")
+        return self.reader.record(keys[0])
+
+    @property
+    def image_size(self) -> int:
+        return self.hparams.image_size or max(self._native["width"], self._native["height"])
+
+    @property
+    def channels(self) -> int:
+        return self.hparams.channels or self._native["channels"]
+
+    @property
+    def input_shape(self) -> list[int]:
+        return [self.channels, self.image_size, self.image_size]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.reader.meta.fingerprint
+
+    @cached_property
+    def mean_std(self) -> tuple[list[float], list[float]]:
+        if self.hparams.mean is not None and self.hparams.std is not None:
+            return list(self.hparams.mean), list(self.hparams.std)
+        mean, std = channel_stats(self.reader, self.image_size, self.channels)
+        return list(self.hparams.mean or mean), list(self.hparams.std or std)
+
+    @property
+    def preprocessing(self) -> dict:
+        """Everything export/predict need to feed the model exactly what training fed it."""
+        mean, std = self.mean_std
+        return {"image_size": self.image_size, "channels": self.channels, "mean": mean, "std": std,
+                "resize": RESIZE_RULE, "store_fingerprint": self.fingerprint, "task": self.task}
+
+    # ---- Lightning hooks ----
+    def prepare_data(self) -> None:
+        if self._resolved_cache_mode() != "none":
+            decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._loaders:
+            return
+        mode = self._resolved_cache_mode()
+        if not self.reader.keys("train"):
+            raise UserError(f"data.store: {self.store_path} has no train images; import more images")
+        if not self.reader.keys("val"):
+            raise UserError(f"data.store: {self.store_path} has no val images (validation needs some); "
+                            "import more images")
+        for split in ("train", "val", "test"):
+            self._loaders[split] = self._make_loader(split, mode)
+
+    def train_dataloader(self):
+        return self._loaders["train"]
+
+    def val_dataloader(self):
+        return self._loaders["val"]
+
+    def test_dataloader(self):
+        return self._loaders["test"]
+
+    def predict_dataloader(self):
+        return self._loaders["test"]
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        x, y = batch
+        if self._norm is None or self._norm[0].device != x.device:
+            mean, std = (torch.tensor(v, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+                         for v in self.mean_std)
+            self._norm = (mean, std)
+        return normalize_batch(x, *self._norm), y
+
+    # ---- internals ----
+    def _resolved_cache_mode(self) -> str:
+        if self.cache_mode != "auto":
+            return self.cache_mode
+        n = self.reader.meta.count
+        mb = n * self.channels * self.image_size ** 2 / 2**20
+        return "device" if mb <= self.hparams.device_limit_mb and self.transform is None else "decoded"
+
+    def _make_loader(self, split: str, mode: str):
+        train = split == "train"
+        transform = self.transform if train else None
+        if mode == "device":
+            if self.transform is not None:
+                raise UserError("data.cache: device mode serves whole batches on the device and cannot run "
+                                "per-image augmentations; use cache: decoded with data.augment")
+            cache = decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
+            x, y = decoded_cache.to_device(cache, split, self._device())
+            return DeviceLoader(x, y, self.batch_size, shuffle=train, seed=torch.initial_seed() % 2**63)
+        if mode == "decoded":
+            cache = decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
+            dataset = ArrayDataset(*cache.split(split), transform=transform)
+        else:
+            dataset = StoreDataset(self.reader, split, self.image_size, self.channels, transform)
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=train, num_workers=self.num_workers,
+                          collate_fn=stack_batch, pin_memory=self.hparams.pin_memory,
+                          persistent_workers=self.hparams.persistent_workers and self.num_workers > 0)
+
+    def _device(self) -> torch.device:
+        trainer = getattr(self, "_trainer", None)
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+
+def _check_args(image_size, channels, batch_size, num_workers, cache) -> None:
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+        raise UserError(f"data.image_size must be a positive integer, got {image_size!r}")
+    if channels not in (None, 1, 3):
+        raise UserError(f"data.channels must be 1 (grey) or 3 (RGB), got {channels!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UserError(f"data.batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(num_workers, int) or num_workers < 0:
+        raise UserError(f"data.num_workers must be 0 or more, got {num_workers!r}")
+    if cache not in CACHE_MODES:
+        raise UserError(f"data.cache: unknown mode {cache!r}; valid: {', '.join(CACHE_MODES)}")

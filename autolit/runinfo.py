@@ -1,0 +1,77 @@
+"""What a run records about itself: the monitored metric, the resolved config, final hparams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from autolit.errors import UserError
+
+# The model fills these in from the data (links), so the resolved config carries them explicitly.
+RESOLVED_MODEL_KEYS = ("layers", "n_labels", "input_shape", "label_names", "preprocessing")
+
+
+def monitor_for(task: str) -> tuple[str, str]:
+    """The validation metric a run keeps its best checkpoint by, and its direction."""
+    return ("val/loss", "min") if task == "regression" else ("val/acc", "max")
+
+
+def resolved_config(config: dict[str, Any], model: L.LightningModule, data: Any) -> dict[str, Any]:
+    """The config with every ``auto`` filled in from the built model, plus the store fingerprint."""
+    resolved = _plain(config)
+    resolved.pop("config", None)  # the path(s) of the files it came from: not part of the content
+    model_cfg = resolved.setdefault("model", {})
+    for key in RESOLVED_MODEL_KEYS:
+        if key in model.hparams:
+            model_cfg[key] = _plain(model.hparams[key])
+    if model_cfg.get("layers"):
+        model_cfg["preset"] = None  # the resolved layers replace the preset they came from
+    resolved["store_fingerprint"] = getattr(data, "fingerprint", None)
+    return resolved
+
+
+def final_hparams(config: dict[str, Any], model: L.LightningModule) -> dict[str, Any]:
+    """A flat, TensorBoard-friendly summary of what made this run different from others."""
+    model_cfg, data_cfg = config.get("model") or {}, config.get("data") or {}
+    optimizer = config.get("optimizer") or {}
+    params = {
+        "task": model.hparams.get("task"),
+        "preset": model_cfg.get("preset") or "",
+        "n_layers": len(model.hparams.get("layers") or []),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "batch_size": data_cfg.get("batch_size"),
+        "image_size": model.hparams.get("input_shape", [0, 0])[-1],
+        "optimizer": str(optimizer.get("class_path", "torch.optim.Adam")).rsplit(".", 1)[-1],
+        "seed": config.get("seed_everything"),
+        "max_epochs": (config.get("trainer") or {}).get("max_epochs"),
+    }
+    for key, value in (optimizer.get("init_args") or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            params[f"optimizer.{key}"] = value
+    return {k: ("" if v is None else v) for k, v in params.items()}
+
+
+def find_last_checkpoint(run_root: Path) -> Path:
+    """The ``last.ckpt`` of the newest ``version_*`` under ``run_root`` (for ``--ckpt_path last``)."""
+    candidates = sorted(run_root.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise UserError(f"--ckpt_path last: no last.ckpt under {run_root}/version_*/checkpoints; "
+                        "train once without --ckpt_path first, or pass a checkpoint path")
+    return candidates[-1]
+
+
+def _plain(value: Any) -> Any:
+    """Turn Namespaces, tuples and paths into plain YAML-safe types."""
+    if hasattr(value, "as_dict"):
+        value = value.as_dict()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
