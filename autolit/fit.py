@@ -1,0 +1,182 @@
+"""Train a spec-built model on a store, test its best checkpoint, track it all in TensorBoard.
+
+    python -m autolit.fit --config configs/digits.yaml
+    python -m autolit.fit --config configs/mnist.yaml --trainer.max_epochs=3
+    python -m autolit.fit --config configs/digits.yaml --print_config
+    python -m autolit.fit --config configs/digits.yaml --ckpt_path last     # resume the newest run
+
+A fit config is a LightningCLI config (``trainer:``, ``model:``, ``data:``, optional ``optimizer:``
+and ``lr_scheduler:``). Runs land in ``runs/<config name>/version_<n>/`` with TensorBoard events,
+``checkpoints/{best,last}.ckpt``, ``config.yaml`` (as given) and ``resolved.yaml`` (every ``auto``
+filled in, the seed, the store fingerprint). The search driver calls :func:`run_fit`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import lightning as L
+import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+
+from autolit.callbacks import ConfusionMatrixFigure, SampleGrid
+from autolit.datamodules import StoreDataModule
+from autolit.errors import UserError, run_cli
+from autolit.modules import AutoLitModule, NonFiniteLossError
+from autolit.runinfo import final_hparams, find_last_checkpoint, monitor_for, resolved_config
+
+RUNS = Path("runs")
+
+
+@dataclass
+class FitResult:
+    """What a finished fit leaves behind."""
+
+    metrics: dict[str, float]
+    best_checkpoint: Path | None
+    run_dir: Path
+    resolved_config: dict[str, Any] = field(default_factory=dict)
+
+
+class ResolvedConfigSaver(SaveConfigCallback):
+    """Writes ``config.yaml`` (Lightning's) and ``resolved.yaml`` (ours) into the run folder."""
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        resolved = resolved_config(self.config.as_dict(), pl_module, trainer.datamodule)
+        path = Path(trainer.log_dir) / "resolved.yaml"
+        path.write_text(yaml.safe_dump(resolved, sort_keys=False))
+
+
+class AutoLitCLI(LightningCLI):
+    """LightningCLI wired for autolit: data links into the model, checkpoints, TensorBoard extras."""
+
+    def __init__(self, *args: Any, extra_callbacks: Sequence[L.Callback] = (), progress: bool = True,
+                 **kwargs: Any) -> None:
+        self.extra_callbacks, self.progress = list(extra_callbacks), progress
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--ckpt_path", type=Optional[str], default=None,
+                            help="Resume from a checkpoint: a path, or 'last' for the newest run of this config.")
+        for name in ("n_labels", "input_shape", "label_names", "preprocessing"):
+            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        ckpt = self.config.get("ckpt_path")
+        logger = self.config.trainer.get("logger")
+        if ckpt == "last" and logger and hasattr(logger, "init_args"):
+            path = find_last_checkpoint(Path(logger.init_args.save_dir) / logger.init_args.name)
+            logger.init_args.version = path.parent.parent.name  # keep logging into the resumed run
+            self.config.ckpt_path = str(path)
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except ValueError as exc:  # torch.optim rejects bad hyperparameters with ValueError
+            if str(exc).startswith("Invalid "):  # e.g. "Invalid learning rate: -0.1"
+                raise UserError(f"optimizer.init_args: {exc}; use a positive value") from None
+            raise
+        _check_task(self.model, self.datamodule)
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        callbacks = list(self.extra_callbacks)
+        given = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
+        if not any(isinstance(c, ModelCheckpoint) for c in given):
+            metric, mode = monitor_for(self.model.hparams.task)
+            callbacks.append(ModelCheckpoint(monitor=metric, mode=mode, filename="best", save_last=True,
+                                             auto_insert_metric_name=False))
+        callbacks += [SampleGrid(), ConfusionMatrixFigure()]
+        if self.progress and not any(isinstance(c, RichProgressBar) for c in given):
+            callbacks.append(RichProgressBar())
+        kwargs.setdefault("callbacks", callbacks)
+        if not self.progress:
+            kwargs.setdefault("enable_progress_bar", False)
+            kwargs.setdefault("enable_model_summary", False)
+        return super().instantiate_trainer(**kwargs)
+
+
+def _check_task(model: AutoLitModule, data: StoreDataModule) -> None:
+    task, store_task = model.hparams.task, data.task
+    if (task == "regression") != (store_task == "regression"):
+        raise UserError(f"model.task is {task!r} but the store {data.store_path} holds a {store_task} data set; "
+                        f"use task: {'regression' if store_task == 'regression' else 'multiclass'}")
+    if task == "binary" and data.n_labels != 2:
+        raise UserError(f"model.task is 'binary' but the store {data.store_path} has {data.n_labels} labels "
+                        f"({', '.join(data.label_names)}); use task: multiclass")
+
+
+def _logger_default(save_dir: Path, name: str, version: str | None = None) -> dict[str, Any]:
+    init = {"save_dir": str(save_dir), "name": name, "default_hp_metric": False}
+    if version is not None:
+        init["version"] = version
+    return {"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": init}
+
+
+def build_cli(args: list[str] | dict | None = None, *, run_dir: Path | None = None,
+              extra_callbacks: Sequence[L.Callback] = (), progress: bool = True) -> AutoLitCLI:
+    """Parse a config (argv list or dict) and instantiate model, data and trainer."""
+    if run_dir is not None:
+        logger = _logger_default(run_dir.parent, run_dir.name, version="")
+    else:
+        logger = _logger_default(RUNS, _config_name(args if isinstance(args, list) else sys.argv[1:]))
+    return AutoLitCLI(AutoLitModule, StoreDataModule, args=args, run=False, seed_everything_default=0,
+                      save_config_callback=ResolvedConfigSaver, save_config_kwargs={"overwrite": True},
+                      trainer_defaults={"logger": logger}, extra_callbacks=extra_callbacks, progress=progress,
+                      parser_kwargs={"description": "Train and test a spec-built model on an autolit store."})
+
+
+def _config_name(argv: Sequence[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            return Path(argv[i + 1]).stem
+        if arg.startswith("--config="):
+            return Path(arg.split("=", 1)[1]).stem
+    return "autolit"
+
+
+def fit_and_test(cli: AutoLitCLI, *, test: bool = True) -> FitResult:
+    """Fit, then validate and test the best checkpoint; log final hparams with their metrics."""
+    trainer, model, data = cli.trainer, cli.model, cli.datamodule
+    trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    ckpt = best or None
+    metrics: dict[str, float] = {}
+    for stage in (trainer.validate, trainer.test) if test else (trainer.validate,):
+        for result in stage(model, datamodule=data, ckpt_path=ckpt, verbose=False):
+            metrics.update({k: float(v) for k, v in result.items()})
+    for logger in trainer.loggers:
+        logger.log_hyperparams(final_hparams(cli.config.as_dict(), model), metrics)
+        logger.save()
+    return FitResult(metrics, Path(best) if best else None, Path(trainer.log_dir),
+                     resolved_config(cli.config.as_dict(), model, data))
+
+
+def run_fit(config: dict[str, Any], *, run_dir: Path | None = None, callbacks: Sequence[L.Callback] = (),
+            test: bool = True, progress: bool = True) -> FitResult:
+    """Run one fit from a config dict (what a YAML fit config holds); used by the search driver."""
+    cli = build_cli(dict(config), run_dir=run_dir, extra_callbacks=callbacks, progress=progress)
+    return fit_and_test(cli, test=test)
+
+
+def main() -> int:
+    cli = build_cli(None)
+    try:
+        result = fit_and_test(cli)
+    except NonFiniteLossError as exc:
+        raise UserError(str(exc)) from None
+    print(f"\nrun: {result.run_dir}   (tensorboard --logdir {RUNS})")
+    print(f"best checkpoint: {result.best_checkpoint}")
+    for name in sorted(result.metrics):
+        print(f"{name:>12} = {result.metrics[name]:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
