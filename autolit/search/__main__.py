@@ -1,0 +1,113 @@
+"""Hyperparameter search over a fit config.
+
+Run a study (one worker process per device slot)::
+
+    python -m autolit.search --config configs/search/digits.yaml --n-trials 8 --devices cpu:2 \
+        [--timeout S] [--per-device K] [--storage PATH_OR_URL] [--study-name NAME] [--runs-dir runs/search]
+
+Look at it, export its best model::
+
+    python -m autolit.search status --storage runs/search/digits/journal.log --study-name digits
+    python -m autolit.search best --storage runs/search/digits/journal.log --study-name digits --export out/
+
+``--storage`` is a journal file path (default ``<runs-dir>/<study>/journal.log``) or a
+``postgresql://`` URL; SQLite is refused (it locks up under parallel workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from autolit.errors import UserError, run_cli
+
+COMMANDS = ("status", "best")
+
+
+def run_parser() -> argparse.ArgumentParser:
+    """Parser of the default (run) command."""
+    p = argparse.ArgumentParser(prog="python -m autolit.search", description="Run an Optuna study.")
+    p.add_argument("--config", required=True, help="search YAML (configs/search/<name>.yaml)")
+    p.add_argument("--n-trials", type=int, help="trials the study should hold (default: study.n_trials)")
+    p.add_argument("--timeout", type=float, help="seconds after which no new trial starts")
+    p.add_argument("--devices", default="auto", help="auto | cpu:N | GPU ids like 0,1")
+    p.add_argument("--per-device", type=int, default=1, help="workers per GPU")
+    p.add_argument("--storage", help="journal file path or postgresql:// URL")
+    p.add_argument("--study-name", help="default: study.name of the config")
+    p.add_argument("--runs-dir", default="runs/search", help="trial folders go to <runs-dir>/<study>/")
+    return p
+
+
+def inspect_parser(command: str) -> argparse.ArgumentParser:
+    """Parser of ``status`` and ``best``."""
+    p = argparse.ArgumentParser(prog=f"python -m autolit.search {command}")
+    p.add_argument("--storage", required=True, help="journal file path or postgresql:// URL")
+    p.add_argument("--study-name", required=True)
+    p.add_argument("--top", type=int, default=10, help="rows in the table")
+    if command == "best":
+        p.add_argument("--export", type=Path, help="write the best trial's model (TorchScript) here")
+    return p
+
+
+def main(argv: list[str] | None = None, *, factory: Any = None, data_info: Any = None) -> int:
+    """Entry point; returns the exit status. ``factory``/``data_info`` replace the real
+    objective and data probe (tests pass stubs)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        return inspect(argv[0], inspect_parser(argv[0]).parse_args(argv[1:]))
+    return run(run_parser().parse_args(argv), factory=factory, data_info=data_info)
+
+
+def run(args: argparse.Namespace, *, factory: Any = None, data_info: Any = None) -> int:
+    """Load the config, check it, run the study, print the best trials."""
+    from autolit.search.config import load_search_config
+    from autolit.search.devices import parse_devices
+    from autolit.search.driver import SearchRun, run_search
+    from autolit.search.feasibility import data_info_for, probe_space
+    from autolit.search.objective import make_objective
+    from autolit.search.records import format_table
+
+    factory = factory or make_objective
+    data_info = data_info or data_info_for
+    from autolit.search.storage import check_storage, default_storage
+
+    cfg = load_search_config(args.config)
+    name = args.study_name or cfg.study.name
+    n_trials = cfg.study.n_trials if args.n_trials is None else args.n_trials
+    if n_trials < 1:
+        raise UserError(f"--n-trials {n_trials}: give 1 or more")
+    timeout = cfg.study.timeout if args.timeout is None else args.timeout
+    storage = check_storage(args.storage or default_storage(args.runs_dir, name))
+    slots = parse_devices(args.devices, args.per_device)
+    probe_space(cfg, data_info(cfg.fit_config))  # also builds the data store once, here
+    print(f"study {name}: {n_trials} trials on {len(slots)} worker(s) "
+          f"[{', '.join(s.label for s in slots)}], storage {storage}", flush=True)
+    study = run_search(SearchRun(cfg=cfg, storage=storage, study_name=name, n_trials=n_trials,
+                                 timeout=timeout, slots=slots, runs_dir=Path(args.runs_dir)), factory)
+    print(format_table(study), flush=True)
+    return 0
+
+
+def inspect(command: str, args: argparse.Namespace) -> int:
+    """``status``: print the table; ``best``: print the best trial, optionally export it."""
+    from autolit.search.records import best_trial, format_table, load_existing_study
+
+    study = load_existing_study(args.storage, args.study_name)
+    print(format_table(study, top=args.top))
+    if command == "best":
+        best = best_trial(study)
+        if best is None:
+            raise UserError(f"study {args.study_name} has no completed trial yet: run the search first")
+        print(f"best: trial {best.number} value {best.value:.4f} params {best.params}")
+        if args.export is not None:
+            from autolit.search.export_best import export_trial
+
+            path = export_trial(best, args.export)
+            print(f"exported trial {best.number} to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

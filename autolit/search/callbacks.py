@@ -1,0 +1,55 @@
+"""Lightning callback that reports the study metric to Optuna and stops pruned trials cleanly.
+
+Like ``optuna_integration.PyTorchLightningPruningCallback`` in its distributed mode, it does not
+raise inside the training loop: it sets ``trainer.should_stop`` so Lightning finishes the epoch,
+closes loggers and checkpoints normally, and the objective raises ``optuna.TrialPruned`` after
+``fit`` returns (:meth:`PruningCallback.check_pruned`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+import optuna
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+
+class PruningCallback(Callback):
+    """Report ``monitor`` each validation epoch; stop the trainer when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, monitor: str) -> None:
+        super().__init__()
+        self.trial = trial
+        self.monitor = monitor
+        self.pruned_at: int | None = None
+        self.last_value: float | None = None
+        self._warned = False
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # The sanity check runs validation before epoch 0; reporting it would double-report step 0.
+        if trainer.sanity_checking or self.pruned_at is not None:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            self._warn_missing(trainer)
+            return
+        score = float(value)
+        if not math.isfinite(score):
+            return  # a NaN metric is the loss's business (NonFiniteLossError), not the pruner's
+        epoch = trainer.current_epoch
+        self.last_value = score
+        self.trial.report(score, step=epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            trainer.should_stop = True
+
+    def _warn_missing(self, trainer: Trainer) -> None:
+        if not self._warned:
+            names = sorted(trainer.callback_metrics)
+            warnings.warn(f"study metric {self.monitor!r} not logged; logged metrics: {names}", stacklevel=2)
+            self._warned = True
+
+    def check_pruned(self) -> None:
+        """Raise ``optuna.TrialPruned`` if this trial was stopped by the pruner."""
+        if self.pruned_at is not None:
+            raise optuna.TrialPruned(f"pruned at epoch {self.pruned_at} ({self.monitor}={self.last_value:.4g})")

@@ -1,0 +1,179 @@
+"""Load and validate a search config, and apply a trial's values to the fit config.
+
+Shape (see docs/search.md)::
+
+    fit_config: ../digits.yaml          # path relative to this file
+    study: {name: digits, direction: maximize, metric: val/acc, n_trials: 8,
+            sampler: {type: TPESampler}, pruner: {type: HyperbandPruner}, max_params: 200000}
+    overrides: {trainer.max_epochs: 3}  # fixed values for every trial
+    space: {optimizer.init_args.lr: {type: float, low: 1.0e-4, high: 1.0e-1, log: true}, ...}
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autolit.errors import UserError
+from autolit.search import study as study_lib
+from autolit.search.space import Space, parse_space
+
+TOP_KEYS = ("fit_config", "study", "overrides", "space")
+FIT_SECTIONS = ("trainer", "model", "data", "optimizer", "lr_scheduler", "seed_everything", "ckpt_path")
+DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """The ``study:`` section with defaults filled in."""
+
+    name: str
+    direction: str = "maximize"
+    metric: str = "val/acc"
+    n_trials: int = 20
+    timeout: float | None = None
+    max_params: int | None = None
+    seed: int = 0
+    sampler: dict = field(default_factory=lambda: {"type": "TPESampler"})
+    pruner: dict = field(default_factory=lambda: {"type": "HyperbandPruner"})
+    heartbeat_interval: int = 60
+    grace_period: int = 120
+
+
+@dataclass
+class SearchConfig:
+    """A validated search config."""
+
+    path: Path
+    fit_config_path: Path
+    fit_config: dict
+    study: StudySettings
+    space: Space
+    overrides: dict[str, Any]
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """``yaml.safe_load`` a file; a missing or malformed file is a :class:`UserError`."""
+    if not path.is_file():
+        raise UserError(f"{what} {path} does not exist: check the path")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{what} {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+def load_search_config(path: str | Path) -> SearchConfig:
+    """Read ``path``, check every key, load the fit config it names."""
+    path = Path(path)
+    raw = read_yaml(path, "search config")
+    if not isinstance(raw, dict):
+        raise UserError(f"search config {path} is not a mapping: expected keys {', '.join(TOP_KEYS)}")
+    unknown = sorted(set(raw) - set(TOP_KEYS))
+    if unknown:
+        raise UserError(f"search config {path}: unknown key(s) {unknown}: valid keys are {', '.join(TOP_KEYS)}")
+    if not isinstance(raw.get("fit_config"), str):
+        raise UserError(f"search config {path}: fit_config is missing: add fit_config: ../<name>.yaml")
+    fit_path = (path.parent / raw["fit_config"]).resolve()
+    fit_config = read_yaml(fit_path, f"fit_config of {path}:")
+    if not isinstance(fit_config, dict):
+        raise UserError(f"fit config {fit_path} is not a mapping of trainer/model/data/... sections")
+    overrides = _parse_overrides(raw.get("overrides"), path)
+    space = parse_space(raw.get("space"))
+    for key in [*overrides, *space.scalars, *([] if space.layers is None else ["model.layers"])]:
+        _check_section(key, path)
+    return SearchConfig(path=path, fit_config_path=fit_path, fit_config=fit_config,
+                        study=_parse_study(raw.get("study"), path), space=space, overrides=overrides)
+
+
+def _parse_overrides(raw: Any, path: Path) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
+        raise UserError(f"search config {path}: overrides must map dotted keys to values, e.g. trainer.max_epochs: 3")
+    return dict(raw)
+
+
+def _check_section(key: str, path: Path) -> None:
+    section = key.split(".")[0]
+    if section not in FIT_SECTIONS:
+        raise UserError(
+            f"search config {path}: key {key!r} starts with {section!r}, not a fit config section: "
+            f"use one of {', '.join(FIT_SECTIONS)}"
+        )
+
+
+def _parse_study(raw: Any, path: Path) -> StudySettings:
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise UserError(f"search config {path}: study must be a mapping like {{name: x, metric: val/acc}}")
+    valid = StudySettings.__dataclass_fields__
+    unknown = sorted(set(raw) - set(valid))
+    if unknown:
+        raise UserError(f"search config {path}: unknown study key(s) {unknown}: valid keys are {', '.join(valid)}")
+    values = {"name": path.stem, **raw}
+    if values.get("direction", "maximize") not in DIRECTIONS:
+        raise UserError(f"search config {path}: study.direction is {values['direction']!r}: use maximize or minimize")
+    _check_number(values, "n_trials", path, minimum=1)
+    _check_number(values, "max_params", path, minimum=1, optional=True)
+    _check_number(values, "heartbeat_interval", path, minimum=1)
+    _check_number(values, "grace_period", path, minimum=1)
+    _check_number(values, "timeout", path, minimum=0, optional=True, kind=(int, float))
+    if "sampler" in values:
+        values["sampler"] = study_lib.check_component(values["sampler"], study_lib.SAMPLERS, "study.sampler")
+    if "pruner" in values:
+        values["pruner"] = study_lib.check_component(values["pruner"], study_lib.PRUNERS, "study.pruner")
+    return StudySettings(**values)
+
+
+def _check_number(values: dict, key: str, path: Path, *, minimum: float, optional: bool = False,
+                  kind: type | tuple = int) -> None:
+    if key not in values or (optional and values[key] is None):
+        return
+    value = values[key]
+    if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
+        raise UserError(f"search config {path}: study.{key} is {value!r}: give a number >= {minimum}")
+
+
+def set_dotted(config: dict, key: str, value: Any) -> None:
+    """Set ``a.b.c`` in a nested dict, creating missing mappings.
+
+    Like LightningCLI's ``--data.batch_size``, a key may skip the ``init_args`` level of a
+    ``class_path``/``init_args`` section.
+    """
+    node = config
+    parts = key.split(".")
+    for part in parts[:-1]:
+        if part not in node and isinstance(node.get("init_args"), dict):
+            node = node["init_args"]
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"cannot set {key}: {part} in the fit config is {child!r}, not a mapping")
+        node = child
+    last = parts[-1]
+    if last not in node and isinstance(node.get("init_args"), dict) and last != "init_args":
+        node = node["init_args"]
+    node[last] = value
+
+
+def trial_fit_config(cfg: SearchConfig, scalars: dict[str, Any], layers: list[dict] | None,
+                     extra: dict[str, Any] | None = None) -> dict:
+    """The fit config of one trial: base config, then overrides, sampled values, ``extra``."""
+    config = copy.deepcopy(cfg.fit_config)
+    for key, value in {**cfg.overrides, **scalars, **(extra or {})}.items():
+        set_dotted(config, key, value)
+    if layers is not None:
+        set_dotted(config, "model.layers", layers)
+        _drop_preset(config)
+    return config
+
+
+def _drop_preset(config: dict) -> None:
+    """A searched layer spec replaces a preset named in the fit config."""
+    model = config.get("model", {})
+    for node in (model, model.get("init_args", {})):
+        if isinstance(node, dict):
+            node.pop("preset", None)

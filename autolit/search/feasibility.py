@@ -1,0 +1,85 @@
+"""Meta-device checks of sampled layer specs: shapes, head width, parameter count.
+
+Also the start-up *probe*: before any worker starts, the space is built at its low, middle and
+high ends; if none of these is feasible, the mistake is most likely in the spec itself (an
+unknown layer, a misspelled argument), so it is reported as a :class:`UserError` instead of
+pruning every trial.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from autolit.errors import UserError
+from autolit.search.config import SearchConfig, trial_fit_config
+from autolit.search.space import PROBES, probe_chooser, sample
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the model needs to know of the data."""
+
+    input_shape: tuple[int, ...]
+    n_labels: int
+
+
+def _model_args(config: dict) -> dict:
+    model = config.get("model") or {}
+    if isinstance(model.get("init_args"), dict):
+        return model["init_args"]
+    return model
+
+
+def layers_of(config: dict) -> list[dict] | None:
+    """The layer spec of a fit config (``model.layers``), if any."""
+    layers = _model_args(config).get("layers")
+    return layers if isinstance(layers, list) else None
+
+
+def task_of(config: dict) -> str:
+    """``model.task`` (default multiclass)."""
+    return str(_model_args(config).get("task", "multiclass"))
+
+
+def check_feasible(layers: list[dict], info: DataInfo, task: str,
+                   max_params: int | None) -> tuple[str | None, int | None]:
+    """Return ``(problem or None, parameter count or None)`` for one concrete spec."""
+    from autolit.modules import SpecError, count_parameters, output_shape
+
+    head = info.n_labels if task == "multiclass" else 1
+    try:
+        out = output_shape(layers, info.input_shape, head)
+        n_params = count_parameters(layers, info.input_shape, head)
+    except SpecError as exc:
+        return " ".join(str(exc).split())[:400], None
+    if tuple(out) != (head,):
+        return f"network outputs {tuple(out)} but the task needs ({head},)", n_params
+    if max_params is not None and n_params > max_params:
+        return f"{n_params} parameters > study.max_params {max_params}", n_params
+    return None, n_params
+
+
+def probe_space(cfg: SearchConfig, info: DataInfo) -> dict[str, Any]:
+    """Build the space at its ends; raise :class:`UserError` when no end is feasible."""
+    problems: dict[str, Any] = {}
+    for mode in PROBES:
+        scalars, layers = sample(cfg.space, probe_chooser(mode))
+        config = trial_fit_config(cfg, scalars, layers)
+        spec = layers_of(config)
+        if spec is None:
+            return {}
+        problem, n_params = check_feasible(spec, info, task_of(config), cfg.study.max_params)
+        if problem is None:
+            problems[mode] = n_params
+            continue
+        problems[mode] = problem
+    if all(isinstance(v, str) for v in problems.values()):
+        raise UserError(f"space.model.layers in {cfg.path}: no probe of the space is feasible "
+                        f"(low end: {problems['low']}); fix the layer spec or widen the ranges")
+    return problems
+
+
+def data_info_for(config: dict) -> DataInfo:
+    """Input shape and label count of the fit config's data (cheap: store metadata)."""
+    raise NotImplementedError("wired to autolit.datamodules when it lands")

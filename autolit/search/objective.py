@@ -1,0 +1,140 @@
+"""The trial objective: sample → check on the meta device → fit → value.
+
+Outcomes, following keras-tuner's FailedTrialError vs FatalError split:
+
+* infeasible spec (shapes collapse, wrong head, over ``study.max_params``), out of memory, a
+  NaN/inf loss → the trial is *pruned* with its ``reason`` user attribute (pruned rather than
+  failed so TPE learns to avoid that region) and the study goes on;
+* any other exception → the trial *fails* with its ``reason`` and the traceback in
+  ``trial_<n>/error.txt``; the study goes on;
+* :class:`~autolit.errors.UserError` (a config mistake) → propagates and stops the search.
+"""
+
+from __future__ import annotations
+
+import gc
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from autolit.errors import UserError
+from autolit.search.config import SearchConfig, trial_fit_config
+from autolit.search.devices import Slot
+from autolit.search.feasibility import DataInfo, check_feasible, data_info_for, layers_of, task_of
+from autolit.search.records import CHECKPOINT, RUN_DIR, trial_dir
+from autolit.search.space import sample, trial_chooser
+from autolit.search.storage import WORKER_ATTR, worker_tag
+from autolit.search.study import REASON, RETRY_OF, TrialFailed
+
+FitFn = Callable[..., Any]
+
+
+def make_objective(cfg: SearchConfig, slot: Slot, runs_dir: Path) -> Callable[[optuna.Trial], float]:
+    """The real objective: ``autolit.fit.run_fit`` on the slot's device."""
+    from autolit.fit import run_fit  # heavy import, only in workers
+
+    return Objective(cfg, slot, runs_dir, fit=run_fit)
+
+
+class Objective:
+    """Callable run once per trial inside a worker process."""
+
+    def __init__(self, cfg: SearchConfig, slot: Slot, runs_dir: Path, *, fit: FitFn,
+                 data_info: Callable[[dict], DataInfo] = data_info_for) -> None:
+        self.cfg, self.slot, self.runs_dir = cfg, slot, runs_dir
+        self.fit, self.data_info = fit, data_info
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, worker_tag())
+        trial.set_user_attr("slot", self.slot.label)
+        config = self.trial_config(trial)
+        run_dir = trial_dir(self.runs_dir, trial.study.study_name, trial.number)
+        trial.set_user_attr(RUN_DIR, str(run_dir))
+        try:
+            return self._fit(trial, config, run_dir)
+        finally:
+            _free_memory()
+
+    def trial_config(self, trial: optuna.Trial) -> dict:
+        """Sample the trial's values and check the spec before any device time is spent."""
+        scalars, layers = sample(self.cfg.space, trial_chooser(trial))
+        original = trial.user_attrs.get(RETRY_OF, trial.number)  # a retry replays its seed too
+        seed = self.cfg.study.seed + int(original)
+        extra = {"seed_everything": seed, "trainer.accelerator": self.slot.accelerator, "trainer.devices": 1}
+        config = trial_fit_config(self.cfg, scalars, layers, extra)
+        spec = layers_of(config)
+        if spec is not None:
+            info = self.data_info(config)
+            problem, n_params = check_feasible(spec, info, task_of(config), self.cfg.study.max_params)
+            if n_params is not None:
+                trial.set_user_attr("n_params", n_params)
+            if problem:
+                _prune(trial, f"infeasible: {problem}")
+        return config
+
+    def _fit(self, trial: optuna.Trial, config: dict, run_dir: Path) -> float:
+        from autolit.search.callbacks import PruningCallback
+
+        pruning = PruningCallback(trial, self.cfg.study.metric)
+        try:
+            result = self.fit(config, run_dir=run_dir, callbacks=[pruning], test=False, progress=False)
+        except (UserError, optuna.TrialPruned):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every trial-level fault is recorded, see module doc
+            _handle_fault(trial, exc, run_dir)
+            raise  # not reached: _handle_fault raises
+        pruning.check_pruned()
+        if getattr(result, "best_checkpoint", None):
+            trial.set_user_attr(CHECKPOINT, str(result.best_checkpoint))
+        return self._value(trial, result.metrics)
+
+    def _value(self, trial: optuna.Trial, metrics: dict[str, float]) -> float:
+        metric = self.cfg.study.metric
+        if metric not in metrics:
+            raise UserError(
+                f"study.metric {metric!r} was not logged by the fit (logged: {sorted(metrics)}): "
+                f"set study.metric in {self.cfg.path} to one of them"
+            )
+        value = float(metrics[metric])
+        trial.set_user_attr("metrics", {k: float(v) for k, v in metrics.items()})
+        if value != value or value in (float("inf"), float("-inf")):
+            _prune(trial, f"non_finite_metric: {metric}={value}")
+        return value
+
+
+def _prune(trial: optuna.Trial, reason: str) -> None:
+    trial.set_user_attr(REASON, reason[:500])
+    raise optuna.TrialPruned(reason)
+
+
+def _handle_fault(trial: optuna.Trial, exc: Exception, run_dir: Path) -> None:
+    """Record a trial-level fault and turn it into a pruned or failed trial."""
+    import torch
+
+    from autolit.modules import NonFiniteLossError
+
+    detail = " ".join(str(exc).split())[:300]
+    if isinstance(exc, torch.OutOfMemoryError):
+        _free_memory()
+        _prune(trial, f"out_of_memory: {detail}")
+    if isinstance(exc, NonFiniteLossError):
+        _prune(trial, f"non_finite_loss: {detail}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "error.txt").write_text("".join(traceback.format_exception(exc)))
+    trial.set_user_attr(REASON, f"error: {type(exc).__name__}: {detail}")
+    raise TrialFailed(f"trial {trial.number} failed: {type(exc).__name__}: {detail}") from exc
+
+
+def _free_memory() -> None:
+    """Drop what a trial left behind so the next one starts from the same footprint."""
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass

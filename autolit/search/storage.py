@@ -1,0 +1,128 @@
+"""Study storage: a journal file on one host, PostgreSQL across hosts; never SQLite.
+
+A journal file (``optuna.storages.journal.JournalFileBackend``) takes concurrent appends from
+many processes under a file lock but has no heartbeat, so trials left RUNNING by a killed worker
+are found here (:func:`recover_stale`) when a search starts: each RUNNING trial whose worker
+process is gone is failed and its parameters are enqueued once more. PostgreSQL goes through
+``RDBStorage`` with a heartbeat: any worker's next trial fails a stale one and retries it once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import TrialState
+
+from autolit.errors import UserError
+from autolit.search.study import retry_once
+
+RDB_SCHEMES = ("postgresql://", "postgresql+psycopg2://", "postgres://")
+WORKER_ATTR = "worker"  # "host:pid" of the process running a trial, set when the trial starts
+
+
+def default_storage(runs_dir: str | Path, study_name: str) -> str:
+    """The journal file used when no ``--storage`` is given."""
+    return str(Path(runs_dir) / study_name / "journal.log")
+
+
+def check_storage(spec: str) -> str:
+    """Refuse storages parallel workers cannot share; return ``spec`` normalised."""
+    if spec.startswith("sqlite:"):
+        raise UserError(
+            f"--storage {spec}: SQLite locks up under parallel workers; give a journal file path "
+            "(one host, e.g. runs/search/<study>/journal.log) or a postgresql://user@host/db URL"
+        )
+    if "://" in spec and not spec.startswith(RDB_SCHEMES):
+        raise UserError(f"--storage {spec}: unsupported URL scheme; use a file path or postgresql://...")
+    if spec.startswith("postgres://"):
+        return "postgresql://" + spec[len("postgres://"):]
+    return spec
+
+
+def is_rdb(spec: str) -> bool:
+    """True for a PostgreSQL URL."""
+    return spec.startswith(RDB_SCHEMES)
+
+
+def open_storage(spec: str, *, heartbeat_interval: int = 60, grace_period: int = 120) -> optuna.storages.BaseStorage:
+    """Open the storage named by ``spec`` (file path or postgresql:// URL)."""
+    spec = check_storage(spec)
+    if is_rdb(spec):
+        return _open_rdb(spec, heartbeat_interval, grace_period)
+    path = Path(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _open_rdb(url: str, heartbeat_interval: int, grace_period: int) -> RDBStorage:
+    try:
+        return RDBStorage(
+            url,
+            engine_kwargs={"pool_pre_ping": True},
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            # optuna >= 4.9 name of RetryFailedTrialCallback; ours also tags the retry `retry_of`.
+            heartbeat_stale_trial_callback=retry_once,
+        )
+    except ImportError as exc:
+        raise UserError(f"--storage {_scrub(url)}: {exc}; install autolit[postgres]") from None
+    except Exception as exc:  # sqlalchemy.OperationalError etc.: unreachable server, bad login
+        first = " ".join(str(exc).split())[:200]
+        raise UserError(f"--storage {_scrub(url)}: cannot connect ({first}): check the URL and that the server runs") from None
+
+
+def _scrub(url: str) -> str:
+    """Hide a password in a URL before it reaches a message."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def worker_tag() -> str:
+    """``host:pid`` of this process, recorded on each trial it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(tag: object) -> bool:
+    """Whether the process named by a ``host:pid`` tag still runs (on this host)."""
+    if not isinstance(tag, str) or ":" not in tag:
+        return False
+    host, pid = tag.rsplit(":", 1)
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # a journal file is single-host; a tag from elsewhere is not ours to keep
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_stale(study: optuna.Study) -> list[int]:
+    """Fail RUNNING trials whose worker is gone and enqueue each once more; return their numbers.
+
+    For a journal file this runs when a search starts and when it ends. RDB storages rely on the
+    heartbeat instead, but the same check is harmless there.
+    """
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if _alive(trial.user_attrs.get(WORKER_ATTR)):
+            continue
+        try:
+            if study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                failed.append(trial.number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process finished it meanwhile
+    for number in failed:
+        retry_once(study, study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(
+            study._study_id, number)))
+    return failed

@@ -1,0 +1,59 @@
+"""Search config loading: defaults, unknown keys refused with the fix, dotted overrides."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from autolit.errors import UserError
+from autolit.search.config import load_search_config, set_dotted, trial_fit_config
+
+from conftest import write_configs
+
+
+def test_loads_with_defaults(search_yaml):
+    cfg = load_search_config(search_yaml)
+    assert cfg.study.name == "stub" and cfg.study.direction == "maximize"
+    assert cfg.study.sampler == {"type": "TPESampler"} and cfg.study.pruner["type"] == "HyperbandPruner"
+    assert cfg.fit_config["trainer"]["max_epochs"] == 3
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"extra": {"spaec": {}}}, r"unknown key\(s\) \['spaec'\]: valid keys are fit_config, study, overrides, space"),
+    ({"study": {"n_trails": 3}}, r"unknown study key\(s\) \['n_trails'\]"),
+    ({"study": {"direction": "up"}}, r"study\.direction is 'up': use maximize or minimize"),
+    ({"study": {"n_trials": 0}}, r"study\.n_trials is 0: give a number >= 1"),
+    ({"study": {"sampler": {"type": "TPE"}}}, r"study\.sampler\.type is 'TPE': valid names are TPESampler"),
+    ({"study": {"pruner": {"type": "MedianPruner", "n_warmup": 1}}}, r"MedianPruner does not take \['n_warmup'\]"),
+    ({"space": {"optimiser.init_args.lr": {"type": "float", "low": 0.1, "high": 1}}},
+     r"key 'optimiser\.init_args\.lr' starts with 'optimiser', not a fit config section"),
+])
+def test_config_errors_are_fatal_and_named(tmp_path, kwargs, match):
+    path = write_configs(tmp_path, **kwargs)
+    with pytest.raises(UserError, match=match):
+        load_search_config(path)
+
+
+def test_missing_fit_config(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"fit_config": "nope.yaml"}))
+    with pytest.raises(UserError, match=r"nope\.yaml does not exist"):
+        load_search_config(path)
+
+
+def test_set_dotted_skips_init_args_like_lightning_cli():
+    config = {"data": {"class_path": "X", "init_args": {"batch_size": 8}}, "optimizer": {"init_args": {"lr": 1}}}
+    set_dotted(config, "data.batch_size", 64)
+    set_dotted(config, "optimizer.init_args.lr", 0.5)
+    set_dotted(config, "trainer.max_epochs", 2)
+    assert config["data"]["init_args"]["batch_size"] == 64
+    assert config["optimizer"]["init_args"]["lr"] == 0.5 and config["trainer"] == {"max_epochs": 2}
+
+
+def test_trial_config_applies_overrides_then_samples_and_drops_preset(tmp_path):
+    fit = {"model": {"preset": "mlp"}, "trainer": {"max_epochs": 9}}
+    cfg = load_search_config(write_configs(tmp_path, fit=fit, extra={"overrides": {"trainer.max_epochs": 2}}))
+    config = trial_fit_config(cfg, {"data.batch_size": 16}, [{"Flatten": {}}])
+    assert config["trainer"]["max_epochs"] == 2 and config["data"]["batch_size"] == 16
+    assert config["model"] == {"layers": [{"Flatten": {}}]}
+    assert cfg.fit_config["model"] == {"preset": "mlp"}  # base config untouched
