@@ -14,6 +14,7 @@ filled in, the seed, the store fingerprint). The search driver calls :func:`run_
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from autolit.callbacks import ConfusionMatrixFigure, SampleGrid
 from autolit.datamodules import StoreDataModule
 from autolit.errors import UserError, run_cli
 from autolit.modules import AutoLitModule, NonFiniteLossError
-from autolit.runinfo import final_hparams, find_last_checkpoint, monitor_for, resolved_config
+from autolit.runinfo import LINKED_MODEL_KEYS, final_hparams, find_last_checkpoint, monitor_for, resolved_config
 
 RUNS = Path("runs")
 
@@ -63,7 +64,10 @@ class AutoLitCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--ckpt_path", type=Optional[str], default=None,
                             help="Resume from a checkpoint: a path, or 'last' for the newest run of this config.")
-        for name in ("n_labels", "input_shape", "label_names", "preprocessing"):
+        parser.add_argument("--resolved", type=Optional[dict], default=None,
+                            help="Written by autolit into resolved.yaml (label count, input shape, preprocessing, "
+                                 "store fingerprint); on input only checked against the store.")
+        for name in LINKED_MODEL_KEYS:
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
@@ -82,6 +86,7 @@ class AutoLitCLI(LightningCLI):
                 raise UserError(f"optimizer.init_args: {exc}; use a positive value") from None
             raise
         _check_task(self.model, self.datamodule)
+        _warn_if_store_changed(self.config.get("resolved"), self.datamodule)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         callbacks = list(self.extra_callbacks)
@@ -108,6 +113,13 @@ def _check_task(model: AutoLitModule, data: StoreDataModule) -> None:
     if task == "binary" and data.n_labels != 2:
         raise UserError(f"model.task is 'binary' but the store {data.store_path} has {data.n_labels} labels "
                         f"({', '.join(data.label_names)}); use task: multiclass")
+
+
+def _warn_if_store_changed(recorded: dict | None, data: StoreDataModule) -> None:
+    expected = (recorded or {}).get("store_fingerprint")
+    if expected and expected != data.fingerprint:
+        warnings.warn(f"the store {data.store_path} changed since this config was resolved "
+                      f"(fingerprint {data.fingerprint[:12]}, was {expected[:12]}): results will differ")
 
 
 def _logger_default(save_dir: Path, name: str, version: str | None = None) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import lightning as L
 
 from autolit.errors import UserError
 
-# The model fills these in from the data (links), so the resolved config carries them explicitly.
-RESOLVED_MODEL_KEYS = ("layers", "n_labels", "input_shape", "label_names", "preprocessing")
+# The model receives these from the data (links); a run records them under ``resolved:``.
+LINKED_MODEL_KEYS = ("n_labels", "input_shape", "label_names", "preprocessing")
 
 
 def monitor_for(task: str) -> tuple[str, str]:
@@ -19,16 +19,23 @@ def monitor_for(task: str) -> tuple[str, str]:
 
 
 def resolved_config(config: dict[str, Any], model: L.LightningModule, data: Any) -> dict[str, Any]:
-    """The config with every ``auto`` filled in from the built model, plus the store fingerprint."""
+    """The config with every ``auto`` filled in, replayable with ``--config``.
+
+    ``model.layers`` becomes the fully resolved spec (a preset is expanded into it). What the model
+    took from the data (label count and names, input shape, preprocessing) and the store
+    fingerprint go under ``resolved:``, which ``autolit.fit`` reads back only to warn when the
+    store changed since.
+    """
     resolved = _plain(config)
     resolved.pop("config", None)  # the path(s) of the files it came from: not part of the content
+    resolved.pop("ckpt_path", None)
     model_cfg = resolved.setdefault("model", {})
-    for key in RESOLVED_MODEL_KEYS:
-        if key in model.hparams:
-            model_cfg[key] = _plain(model.hparams[key])
-    if model_cfg.get("layers"):
-        model_cfg["preset"] = None  # the resolved layers replace the preset they came from
-    resolved["store_fingerprint"] = getattr(data, "fingerprint", None)
+    model_cfg["layers"] = _plain(model.hparams["layers"])
+    model_cfg["preset"] = None
+    record = {key: _plain(model.hparams.get(key)) for key in LINKED_MODEL_KEYS}
+    record["parameters"] = sum(p.numel() for p in model.parameters())
+    record["store_fingerprint"] = getattr(data, "fingerprint", None)
+    resolved["resolved"] = record
     return resolved
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from autolit.errors import UserError
-from autolit.store import importers
 
 _DIGITS_VARIANTS = {"digits": "digits", "digits-parity": "parity", "digits-rotation": "rotation"}
 SOURCES = (*_DIGITS_VARIANTS, "idx:DIR", "folder:DIR")
@@ -19,6 +18,8 @@ SOURCES = (*_DIGITS_VARIANTS, "idx:DIR", "folder:DIR")
 
 def create_from_source(source: str, store: Path) -> None:
     """Import ``source`` into a new store at ``store``."""
+    from autolit.store import importers  # imported here: it pulls in scikit-learn
+
     if source in _DIGITS_VARIANTS:
         importers.import_digits(store, variant=_DIGITS_VARIANTS[source])
         return

@@ -160,6 +160,8 @@ class StoreDataModule(L.LightningDataModule):
         return self._loaders["test"]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if not isinstance(batch, (tuple, list)) or batch[0].dtype != torch.uint8:
+            return batch  # e.g. the model summary's float example_input_array
         x, y = batch
         if self._norm is None or self._norm[0].device != x.device:
             mean, std = (torch.tensor(v, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
