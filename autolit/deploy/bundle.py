@@ -1,0 +1,68 @@
+"""The files beside the model in an export folder: labels, resolved spec, metadata.
+
+``labels.json`` (index → name), ``spec.json`` (the resolved layer spec + input shape + task: the
+network can be rebuilt from it with ``autolit.modules.spec.build_network``), ``metadata.json``
+(store fingerprint, checkpoint metrics, verification and quantisation results, file sizes).
+``preprocessing.json`` is written by :mod:`autolit.deploy.preprocessing`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from autolit.errors import UserError
+
+LABELS_FILE, SPEC_FILE, METADATA_FILE = "labels.json", "spec.json", "metadata.json"
+
+
+def write_json(path: Path, value: Any) -> Path:
+    """Pretty JSON with a trailing newline (diff-friendly)."""
+    path.write_text(json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
+    return path
+
+
+def label_map(hparams: dict[str, Any]) -> dict[str, str]:
+    """``{"0": name, ...}``; regression has none; unnamed labels are called by their index."""
+    if hparams.get("task") == "regression":
+        return {}
+    names = list(hparams.get("label_names") or [])
+    n = 2 if hparams.get("task") == "binary" else int(hparams.get("n_labels") or len(names))
+    return {str(i): (names[i] if i < len(names) else str(i)) for i in range(n)}
+
+
+def spec_record(hparams: dict[str, Any]) -> dict[str, Any]:
+    """The resolved network description (JSON-safe)."""
+    return {"task": hparams.get("task"), "input_shape": list(hparams.get("input_shape") or []),
+            "n_labels": hparams.get("n_labels"), "layers": hparams.get("layers")}
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_labels(export_dir: Path) -> list[str]:
+    """Label names in index order from ``labels.json`` ([] for regression)."""
+    path = export_dir / LABELS_FILE
+    try:
+        mapping = json.loads(path.read_text())
+        return [str(mapping[str(i)]) for i in range(len(mapping))]
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing; fix: point at a folder written by python -m autolit.export") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} is not a valid label map ({exc}); fix: re-export") from None
+
+
+def check_export_dir(export_dir: Path) -> Path:
+    """The export folder must exist (UserError otherwise)."""
+    if not export_dir.is_dir():
+        raise UserError(f"export folder {export_dir} does not exist; fix: run "
+                        f"python -m autolit.export CKPT --out {export_dir} first")
+    return export_dir

@@ -1,0 +1,119 @@
+"""Load a Lightning checkpoint safely and rebuild the model it holds.
+
+A checkpoint is untrusted input: a pickle can name any global (``os.system``) and unpickling
+calls it. We only ever use ``torch.load(weights_only=True)``, whose unpickler accepts tensors and
+plain containers. A Lightning 2.x checkpoint written by our Trainer (``autolit.fit``) holds just
+that: ``state_dict``, ``hyper_parameters`` (a plain dict of the resolved spec, label names,
+preprocessing), ``callbacks`` state (scores as tensors, paths as str), ``loops``,
+``optimizer_states``, epoch / step counters and version strings. Older Lightning releases
+pickled ``hyper_parameters`` as ``AttributeDict`` (a ``dict`` subclass) and users' hparams may
+hold ``pathlib`` paths; those few inert types are the only extra globals we allow, scoped to
+one load with ``torch.serialization.safe_globals`` (never registered process-wide).
+"""
+
+from __future__ import annotations
+
+import inspect
+import pathlib
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autolit.errors import UserError
+
+
+def _inert_globals() -> list[Any]:
+    """Types that rebuild as plain data: no code runs beyond building a dict or a path."""
+    allowed: list[Any] = [pathlib.PosixPath, pathlib.PurePosixPath, pathlib.WindowsPath,
+                          pathlib.PureWindowsPath]
+    try:
+        from lightning.fabric.utilities.data import AttributeDict
+        allowed.append(AttributeDict)
+    except ImportError:  # pragma: no cover - lightning is a dependency
+        pass
+    return allowed
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` with clear UserErrors for every way it can fail."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist; fix: pass a .ckpt file written by "
+                        "autolit.fit (runs/.../checkpoints/*.ckpt)")
+    try:
+        with torch.serialization.safe_globals(_inert_globals()):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UserError(_refusal(path, exc)) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        raise UserError(f"checkpoint {path} cannot be read ({_first_line(exc)}); fix: pass an intact "
+                        ".ckpt file written by autolit.fit") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise UserError(f"checkpoint {path} is not a Lightning checkpoint of an AutoLitModule (no "
+                        "state_dict / hyper_parameters); fix: pass a .ckpt written by autolit.fit")
+    return ckpt
+
+
+def _refusal(path: Path, exc: Exception) -> str:
+    names = _unsafe_globals(path)
+    what = ", ".join(names) if names else _first_line(exc)
+    return (f"refusing to load checkpoint {path}: it references Python objects that a weights-only "
+            f"load does not allow ({what}); a checkpoint must hold only tensors and plain data. "
+            "Fix: use a checkpoint written by autolit.fit, and never load files from untrusted sources")
+
+
+def _unsafe_globals(path: Path) -> list[str]:
+    """Names of the disallowed globals (zip checkpoints only; [] when it cannot tell)."""
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # noqa: BLE001 - legacy / broken files: the unpickler's own message is used
+        return []
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return " ".join(text[0].split())[:200] if text else type(exc).__name__
+
+
+def model_hparams(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The AutoLitModule arguments in ``hyper_parameters`` (LightningCLI's ``_class_path`` etc. dropped)."""
+    from autolit.modules.module import AutoLitModule
+
+    params = inspect.signature(AutoLitModule.__init__).parameters
+    hparams = dict(ckpt["hyper_parameters"])
+    return {k: v for k, v in hparams.items() if k in params and k != "self"}
+
+
+def rebuild_model(ckpt: dict[str, Any], source: str | Path = "checkpoint") -> torch.nn.Module:
+    """``AutoLitModule(**hyper_parameters)`` + strict ``load_state_dict``, in eval mode on CPU."""
+    from autolit.modules.module import AutoLitModule
+
+    try:
+        model = AutoLitModule(**model_hparams(ckpt))
+    except UserError as exc:
+        raise UserError(f"{source}: its hyper_parameters do not rebuild the model: {exc}") from None
+    missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
+    # torchmetrics states are not persistent; only network weights must match exactly.
+    missing = [k for k in missing if k.startswith("net.")]
+    if missing or unexpected:
+        raise UserError(f"{source}: state_dict does not match the rebuilt network (missing "
+                        f"{missing[:3]}, unexpected {unexpected[:3]}); fix: export a checkpoint "
+                        "written by the same autolit version")
+    return model.eval()
+
+
+def checkpoint_metrics(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """What the checkpoint says about itself: epoch, step, monitored score(s), Lightning version."""
+    info: dict[str, Any] = {"epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
+                            "lightning_version": ckpt.get("pytorch-lightning_version")}
+    for name, state in (ckpt.get("callbacks") or {}).items():
+        if not (isinstance(name, str) and name.startswith("ModelCheckpoint") and isinstance(state, dict)):
+            continue
+        score = state.get("best_model_score")
+        if state.get("monitor") and score is not None:
+            info["monitor"] = state["monitor"]
+            info["best_model_score"] = float(score)
+    return info

@@ -1,0 +1,116 @@
+"""The export's preprocessing: exactly what training fed the model, written to preprocessing.json.
+
+Decoding and resizing call :func:`autolit.datamodules.preprocess.decode_image`, the function the
+training loaders and the decoded cache use, so predict cannot drift from training. Normalisation
+is the same arithmetic as ``normalize_batch`` (``(x / 255 - mean) / std``) done in numpy so
+predict needs no torch when it runs on ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from autolit.datamodules.preprocess import RESIZE_RULE, decode_image
+from autolit.errors import UserError
+
+FILE = "preprocessing.json"
+
+
+class BadImage(Exception):
+    """An input that cannot be decoded into an image; ``reason`` is a short code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How raw image bytes become the model's float32 ``(B, C, S, S)`` input."""
+
+    image_size: int
+    channels: int
+    mean: list[float]
+    std: list[float]
+    resize: str = RESIZE_RULE
+    task: str = "multiclass"
+    store_fingerprint: str | None = None
+    input: str = "float32 (B, C, H, W) = (uint8 / 255 - mean) / std"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_hparams(cls, hparams: dict[str, Any]) -> "Preprocessing":
+        """Build from a checkpoint's ``hyper_parameters`` (``preprocessing`` + ``input_shape``)."""
+        pre = dict(hparams.get("preprocessing") or {})
+        shape = hparams.get("input_shape") or []
+        if not pre and len(shape) != 3:
+            raise UserError("checkpoint hyper_parameters have neither preprocessing nor input_shape; "
+                            "fix: train with autolit.fit (it links data.preprocessing into the model)")
+        channels = int(pre.get("channels") or shape[0])
+        size = int(pre.get("image_size") or shape[-1])
+        mean = [float(v) for v in pre.get("mean") or [0.0] * channels]
+        std = [float(v) for v in pre.get("std") or [1.0] * channels]
+        if len(mean) != channels or len(std) != channels:
+            raise UserError(f"checkpoint preprocessing: mean/std have {len(mean)}/{len(std)} values for "
+                            f"{channels} channels; fix: retrain with matching data.mean/data.std")
+        task = str(hparams.get("task") or pre.get("task") or "multiclass")
+        known = {"image_size", "channels", "mean", "std", "resize", "task", "store_fingerprint"}
+        extra = {k: v for k, v in pre.items() if k not in known}
+        return cls(size, channels, mean, std, str(pre.get("resize") or RESIZE_RULE), task,
+                   pre.get("store_fingerprint"), extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the content of preprocessing.json)."""
+        return asdict(self)
+
+    def save(self, out_dir: Path) -> Path:
+        """Write ``out_dir/preprocessing.json``."""
+        path = out_dir / FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, export_dir: Path) -> "Preprocessing":
+        """Read ``export_dir/preprocessing.json`` (UserError naming the file when it is broken)."""
+        path = export_dir / FILE
+        try:
+            data = json.loads(path.read_text())
+            return cls(**data)
+        except FileNotFoundError:
+            raise UserError(f"{path} is missing; fix: point at a folder written by "
+                            "python -m autolit.export") from None
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"{path} is not a valid preprocessing file ({exc}); fix: re-export") from None
+
+    def check_resize_rule(self) -> None:
+        """Refuse an export made with a different resize rule than this code implements."""
+        if self.resize != RESIZE_RULE:
+            raise UserError(f"preprocessing.json resize rule {self.resize!r} differs from this autolit's "
+                            f"{RESIZE_RULE!r}; fix: re-export with this version of autolit")
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """Encoded image bytes → ``(C, S, S)`` uint8 by the training rule; raises :class:`BadImage`."""
+        if not data:
+            raise BadImage("empty", "no bytes")
+        with warnings.catch_warnings():
+            # A decompression bomb is an unreadable input here, not a warning to scroll past.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            try:
+                return decode_image(data, self.image_size, self.channels)
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                raise BadImage("too_large", str(exc)) from None
+            except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as exc:
+                raise BadImage("not_image", " ".join(str(exc).split())[:160]) from None
+
+    def normalize(self, batch: np.ndarray) -> np.ndarray:
+        """uint8 ``(B, C, S, S)`` → float32 ``(x / 255 - mean) / std``."""
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
+        return ((batch.astype(np.float32) / np.float32(255.0)) - mean) / std

@@ -1,0 +1,50 @@
+"""Optional int8 dynamic quantisation of an export, with its size and accuracy cost.
+
+TorchScript: ``torch.ao.quantization.quantize_dynamic`` on Linear layers, then traced.
+ONNX: ``onnxruntime.quantization.quantize_dynamic`` on MatMul/Gemm (the same Linear layers).
+Convolutions stay float in both, so small conv nets shrink less than MLPs. The int8 outputs are
+not held to the float tolerance; they are judged by the test-split score change reported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from autolit.deploy import exporters, verify
+from autolit.deploy.preprocessing import Preprocessing
+from autolit.deploy.runtime import FILES, load_runtime
+
+
+def quantize_export(net: torch.nn.Module, out_dir: Path, formats: Sequence[str], example: torch.Tensor,
+                    sample: np.ndarray, reference: np.ndarray, test: dict[str, Any],
+                    pre: Preprocessing) -> dict[str, Any]:
+    """Write model.int8.* for each format; return sizes, score changes and sample agreements."""
+    for fmt in formats:
+        if fmt == "torchscript":
+            exporters.export_torchscript(exporters.quantize_torch(net), example,
+                                         out_dir / FILES[("torchscript", True)])
+        else:
+            exporters.quantize_onnx(out_dir / FILES[("onnx", False)], out_dir / FILES[("onnx", True)])
+    models: dict[str, Any] = {}
+    agreements = []
+    for fmt in formats:
+        float_rt, int8_rt = load_runtime(out_dir, fmt), load_runtime(out_dir, fmt, int8=True)
+        agreements.append(verify.compare(reference, int8_rt.run(sample), int8_rt.path.name,
+                                         int8_rt.name, tolerance=None))
+        row: dict[str, Any] = {"bytes": int8_rt.path.stat().st_size,
+                               "float_bytes": float_rt.path.stat().st_size}
+        row["size_ratio"] = round(row["bytes"] / row["float_bytes"], 3)
+        if test:
+            before = verify.score(verify.batched(float_rt.run, test["x"]), test["y"], pre.task)
+            after = verify.score(verify.batched(int8_rt.run, test["x"]), test["y"], pre.task)
+            row.update({f"float_{k}": v for k, v in before.items()})
+            row.update({f"int8_{k}": v for k, v in after.items()})
+            row.update({f"delta_{k}": round(after[k] - before[k], 6) for k in before})
+        models[int8_rt.path.name] = row
+    return {"method": "dynamic int8 (Linear / MatMul+Gemm weights)", "models": models,
+            "agreements": agreements}

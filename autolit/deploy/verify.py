@@ -1,0 +1,97 @@
+"""Check an export against its checkpoint, and score models on the store's test split.
+
+Agreement is measured on the model's outputs (probabilities, or values for regression): the
+largest absolute difference over a sample batch must stay within ``TOLERANCE``. Float32 graphs
+from the same weights differ only by kernel rounding (~1e-7), so 1e-4 catches real mistakes
+(wrong weights, a missing softmax, a different input layout) without flaking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from autolit.deploy.preprocessing import Preprocessing
+
+TOLERANCE = 1e-4
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Agreement:
+    """How closely one exported file reproduces the checkpoint on the sample batch."""
+
+    file: str
+    runtime: str
+    max_abs_diff: float
+    top1_agreement: float
+    tolerance: float | None   # None: not enforced (int8 models are compared by accuracy instead)
+
+    @property
+    def ok(self) -> bool:
+        return self.tolerance is None or self.max_abs_diff <= self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def torch_predict(model: torch.nn.Module) -> Predict:
+    """Wrap a torch module (the checkpoint's predictor) as numpy → numpy."""
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(x)).numpy()
+    return run
+
+
+def compare(reference: np.ndarray, outputs: np.ndarray, file: str, runtime: str,
+            tolerance: float | None = TOLERANCE) -> Agreement:
+    """Max abs difference and top-1 agreement of ``outputs`` against ``reference``."""
+    diff = float(np.max(np.abs(reference - outputs))) if reference.size else 0.0
+    return Agreement(file, runtime, diff, float(np.mean(top1(reference) == top1(outputs))), tolerance)
+
+
+def top1(outputs: np.ndarray) -> np.ndarray:
+    """Predicted class per row: argmax for (B, K), threshold 0.5 for one probability column."""
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] >= 0.5).astype(np.int64)
+    return outputs.argmax(axis=1)
+
+
+def load_split(store: str | Path, pre: Preprocessing, split: str = "test",
+               limit: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Decode a store split by the export's rule: (uint8 (N, C, S, S), targets (N,), fingerprint)."""
+    from autolit.store import StoreReader
+
+    reader = StoreReader(store)
+    try:
+        keys = reader.keys(split)[:limit]
+        images, targets = [], []
+        for key in keys:
+            data, target = reader.read(key)
+            images.append(pre.decode(data))
+            targets.append(target)
+    finally:
+        reader.close()
+    shape = (0, pre.channels, pre.image_size, pre.image_size)
+    x = np.stack(images) if images else np.zeros(shape, np.uint8)
+    return x, np.asarray(targets), reader.meta.fingerprint
+
+
+def batched(run: Predict, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Run ``run`` over normalised ``x`` in batches and concatenate."""
+    parts = [run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
+
+
+def score(outputs: np.ndarray, targets: np.ndarray, task: str) -> dict[str, float]:
+    """``acc`` for classification, ``mae`` for regression."""
+    if len(targets) == 0:
+        return {}
+    if task == "regression":
+        return {"mae": float(np.mean(np.abs(outputs[:, 0] - targets.astype(np.float32))))}
+    return {"acc": float(np.mean(top1(outputs) == targets.astype(np.int64)))}
