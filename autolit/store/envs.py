@@ -1,0 +1,145 @@
+"""Opening a store's LMDB environment, with the user-facing checks shared by reader and writer."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import lmdb
+
+from autolit.errors import UserError
+from autolit.store.schema import META_KEY, SCHEMA_VERSION
+
+DATA_FILE = "data.mdb"
+# Each DataLoader worker of each process holds one reader slot; LMDB's default (126) is tight
+# when several trials share a store.
+MAX_READERS = 1024
+_IMPORT_HINT = "create one with `python -m autolit.store import digits|idx|folder|csv ... --store PATH`"
+
+
+def is_store(path: Path) -> bool:
+    """True when ``path`` looks like a store directory (has an LMDB data file)."""
+    return (path / DATA_FILE).is_file()
+
+
+def check_existing_store(path: Path) -> None:
+    """Raise a UserError unless ``path`` is an existing store directory."""
+    if not path.exists():
+        raise UserError(f"store {path} does not exist; {_IMPORT_HINT}")
+    if not path.is_dir():
+        raise UserError(f"store {path} is a file, not a store directory; pass the store folder")
+    if not is_store(path):
+        raise UserError(f"{path} is not an autolit store (no {DATA_FILE}); {_IMPORT_HINT}")
+
+
+def check_new_store_location(path: Path) -> None:
+    """A writer may create a store only in a new or empty directory (never inside user data)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"store path {path} is a file; pass a directory for the store, e.g. {path}.store")
+    if path.is_dir() and not is_store(path) and any(p.name != "writer.lock" for p in path.iterdir()):
+        raise UserError(
+            f"{path} exists, is not empty and is not an autolit store; "
+            "choose a new or empty directory for --store"
+        )
+
+
+# LMDB forbids opening one environment twice in a process (py-lmdb raises "already open"), and an
+# environment must never be used across fork. So each process keeps at most one env per store:
+# the env of its open StoreWriter if there is one (readers borrow it), else one shared read-only
+# env that every StoreReader of that store uses. Keys are real paths; values remember the pid.
+_READ_ENVS: dict[str, tuple[int, lmdb.Environment]] = {}
+_WRITE_ENVS: dict[str, tuple[int, lmdb.Environment]] = {}
+_GUARD = threading.RLock()
+
+
+def store_key(path: Path) -> str:
+    """Identity of a store in the per-process env tables."""
+    return os.path.realpath(path)
+
+
+def reader_env(key: str) -> lmdb.Environment:
+    """This process's env for reading the store ``key`` (opened on first use)."""
+    pid = os.getpid()
+    entry = _WRITE_ENVS.get(key) or _READ_ENVS.get(key)
+    if entry is not None and entry[0] == pid:
+        return entry[1]
+    with _GUARD:
+        entry = _READ_ENVS.get(key)
+        if entry is None or entry[0] != pid:
+            _READ_ENVS[key] = (pid, open_env(Path(key), readonly=True))
+        return _READ_ENVS[key][1]
+
+
+def close_reader_env(key: str | None = None) -> None:
+    """Close the shared read env of one store (or all); readers reopen on their next read."""
+    with _GUARD:
+        for k in [key] if key is not None else list(_READ_ENVS):
+            entry = _READ_ENVS.pop(k, None)
+            if entry is not None and entry[0] == os.getpid():
+                entry[1].close()
+
+
+def writer_env(key: str) -> lmdb.Environment | None:
+    """The env of a StoreWriter open on the store ``key`` in this process, if any."""
+    entry = _WRITE_ENVS.get(key)
+    return entry[1] if entry is not None and entry[0] == os.getpid() else None
+
+
+def open_writer_env(path: Path, map_size: int) -> lmdb.Environment:
+    """Open the store for writing (closing this process's read env of it first)."""
+    key = store_key(path)
+    with _GUARD:
+        close_reader_env(key)
+        env = open_env(path, readonly=False, map_size=map_size)
+        _WRITE_ENVS[key] = (os.getpid(), env)
+        return env
+
+
+def close_writer_env(path: Path) -> None:
+    """Close and unregister this process's writer env of ``path``."""
+    with _GUARD:
+        entry = _WRITE_ENVS.pop(store_key(path), None)
+        if entry is not None and entry[0] == os.getpid():
+            entry[1].close()
+
+
+if hasattr(os, "register_at_fork"):
+    # Readers only run short transactions, so closing their envs before a fork loses nothing;
+    # parent and child both reopen on their next read. (A StoreWriter must not be open across
+    # a fork; importers use spawn-based pools.)
+    os.register_at_fork(before=close_reader_env)
+
+
+def open_env(path: Path, *, readonly: bool, map_size: int = 1 << 28) -> lmdb.Environment:
+    """Open the environment and clear reader slots left by dead processes (reader_check)."""
+    env = lmdb.open(
+        str(path), subdir=True, readonly=readonly, lock=True, map_size=map_size,
+        max_readers=MAX_READERS, max_dbs=0, readahead=False, meminit=False,
+    )
+    env.reader_check()
+    return env
+
+
+def read_meta(env: lmdb.Environment, path: Path) -> dict:
+    """Read and version-check the store meta."""
+    with env.begin(buffers=False) as txn:
+        raw = txn.get(META_KEY)
+    if raw is None:
+        raise UserError(f"{path} is an LMDB database but not an autolit store (no meta key); {_IMPORT_HINT}")
+    meta = json.loads(raw)
+    check_schema(meta, path)
+    return meta
+
+
+def check_schema(meta: dict, path: Path) -> None:
+    """Refuse stores written by a newer autolit (their layout may differ)."""
+    version = int(meta.get("schema_version", 0))
+    if version > SCHEMA_VERSION:
+        raise UserError(
+            f"store {path} has schema version {version}, newer than version {SCHEMA_VERSION} that "
+            "this autolit reads; upgrade autolit (pip install -U autolit)"
+        )
+    if version < 1:
+        raise UserError(f"store {path} has an invalid schema version {version!r}; rebuild the store")

@@ -1,0 +1,293 @@
+"""The single writer of a store: batched, crash-safe, deduplicating.
+
+Each batch is ONE LMDB write transaction holding its records, their dedup-index and source
+entries, and the updated meta (counts, labels, fingerprint accumulator). A crash therefore loses
+at most the open batch and never leaves half a record or a record without its meta update.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lmdb
+
+from autolit.errors import UserError
+from autolit.store import schema
+from autolit.store.envs import (
+    check_new_store_location, check_schema, close_writer_env, is_store, open_writer_env,
+)
+from autolit.store.policy import ImagePolicy, ImageRejected, NormalizedImage, normalize_image
+from autolit.store.splits import SPLITS, SplitPolicy, split_for
+
+LOCK_FILE = "writer.lock"
+
+
+@dataclass
+class AddResult:
+    """Outcome of one add: ``status`` is added, duplicate or rejected."""
+
+    status: str
+    sha256: str | None
+    reason: str | None
+    detail: str = ""
+
+
+class StoreWriter:
+    """Create or extend a store; use as a context manager so the last batch is committed."""
+
+    def __init__(
+        self, path: str | Path, *, task: str = "classification", labels: Sequence[str] | None = None,
+        policy: ImagePolicy | None = None, split: SplitPolicy | None = None,
+        batch_size: int = 512, map_size: int = 1 << 28,
+    ) -> None:
+        self.path = Path(path)
+        if task not in schema.TASKS:
+            raise UserError(f"task {task!r} is not supported; use one of {list(schema.TASKS)}")
+        check_new_store_location(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.batch_size = max(1, int(batch_size))
+        self._lock_fd = _acquire_lock(self.path)
+        existed = is_store(self.path)
+        self._env = open_writer_env(self.path, map_size)
+        self._rtxn: lmdb.Transaction | None = None
+        self._records: list[tuple[bytes, bytes]] = []
+        self._shas: dict[str, str] = {}       # sha → split, pending in the open batch
+        self._sources: dict[str, str] = {}    # source → outcome, pending in the open batch
+        self._meta = self._open_meta(existed, task, labels, policy, split)
+        self._next = copy.deepcopy(self._meta)
+        self.policy = ImagePolicy.from_dict(self._meta["policy"])
+        self.split = SplitPolicy.from_dict(self._meta["split"])
+
+    # ----------------------------------------------------------------- public API
+    @property
+    def labels(self) -> list[str]:
+        """Label names in index order, including labels added in the open batch."""
+        return list(self._next["labels"])
+
+    @property
+    def task(self) -> str:
+        """``classification`` or ``regression``."""
+        return self._meta["task"]
+
+    @property
+    def meta(self) -> dict:
+        """Meta as it will be after the open batch commits (a copy)."""
+        return copy.deepcopy(self._next)
+
+    def add_image(
+        self, data: bytes, *, label: str | None = None, target: float | None = None, source: str,
+        split: str | None = None, provenance: dict | None = None,
+    ) -> AddResult:
+        """Normalise ``data`` with the store's policy and add it (see :meth:`add_normalized`)."""
+        try:
+            img = normalize_image(data, self.policy)
+        except ImageRejected as rej:
+            self.mark_source(source, f"rejected:{rej.reason}")
+            return AddResult("rejected", None, rej.reason, rej.detail)
+        return self.add_normalized(
+            img, label=label, target=target, source=source, split=split, provenance=provenance
+        )
+
+    def add_normalized(
+        self, img: NormalizedImage, *, label: str | None = None, target: float | None = None,
+        source: str, split: str | None = None, provenance: dict | None = None,
+    ) -> AddResult:
+        """Add an already-normalised image; duplicates (same stored bytes) are not added again."""
+        label, target = self._check_label(label, target)
+        if self._known_sha(img.sha256):
+            self.mark_source(source, f"duplicate:{img.sha256}")
+            return AddResult("duplicate", img.sha256, "duplicate", f"same content as {img.sha256[:12]}")
+        split = split or split_for(img.sha256, self.split)
+        if split not in SPLITS:
+            raise ValueError(f"split {split!r} is not one of {SPLITS}")
+        header = {
+            "sha256": img.sha256, "split": split, "width": img.width, "height": img.height,
+            "channels": img.channels, "source": source, "provenance": provenance or {},
+            "label": self._label_index(label) if label is not None else None,
+            "target": target,
+        }
+        self._records.append((schema.record_key(split, img.sha256), schema.pack_record(header, img.data)))
+        self._shas[img.sha256] = split
+        self._sources[source] = f"added:{img.sha256}"
+        self._count(img.sha256, label, target, split)
+        self._maybe_flush()
+        return AddResult("added", img.sha256, None)
+
+    def seen_source(self, source: str) -> bool:
+        """True if ``source`` was recorded before (committed or in the open batch)."""
+        return self.source_outcome(source) is not None
+
+    def source_outcome(self, source: str) -> str | None:
+        """The recorded outcome of a source (``added:<sha>``, ``duplicate:<sha>``, ``rejected:<reason>``)."""
+        if source in self._sources:
+            return self._sources[source]
+        raw = self._read_txn().get(schema.source_key(source))
+        return None if raw is None else bytes(raw).decode("utf-8")
+
+    def mark_source(self, source: str, outcome: str) -> None:
+        """Remember a source even when it was rejected (so a resumed scrape skips it)."""
+        self._sources[source] = outcome
+        self._maybe_flush()
+
+    def flush(self) -> None:
+        """Commit the open batch now (one write transaction; grows the map when full)."""
+        if not self._records and not self._sources and self._next == self._meta:
+            return
+        self._end_read_txn()
+        self._write(self._apply_batch)
+        self._meta = copy.deepcopy(self._next)
+        self._records.clear()
+        self._shas.clear()
+        self._sources.clear()
+
+    def close(self) -> None:
+        """Commit the open batch, close the environment and release the writer lock."""
+        if self._env is None:
+            return
+        try:
+            self.flush()
+        finally:
+            self._end_read_txn()
+            close_writer_env(self.path)
+            self._env = None
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Records in the open batch are complete, so committing them is safe even on error.
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _open_meta(self, existed: bool, task: str, labels: Sequence[str] | None,
+                   policy: ImagePolicy | None, split: SplitPolicy | None) -> dict:
+        """Load the meta of an existing store (checking compatibility) or write a new one."""
+        raw = self._read_txn().get(schema.META_KEY) if existed else None
+        self._end_read_txn()
+        if raw is None:
+            meta = schema.new_meta(task, _unique(labels or []), (policy or ImagePolicy()).to_dict(),
+                                   (split or SplitPolicy()).to_dict())
+            self._write(lambda txn: txn.put(schema.META_KEY, schema.dumps(meta)))
+            return meta
+        meta = json.loads(bytes(raw))
+        check_schema(meta, self.path)
+        _check_same(self.path, "task", meta["task"], task)
+        if policy is not None:
+            _check_same(self.path, "image policy", meta["policy"], policy.to_dict())
+        if split is not None:
+            _check_same(self.path, "split policy", meta["split"], split.to_dict())
+        new = [name for name in _unique(labels or []) if name not in meta["labels"]]
+        if new:  # existing labels keep their indices; new names are appended
+            meta["labels"].extend(new)
+            meta["per_label"].update({name: 0 for name in new})
+            meta["fingerprint"] = schema.compute_fingerprint(meta)
+            self._write(lambda txn: txn.put(schema.META_KEY, schema.dumps(meta)))
+        return meta
+
+    def _check_label(self, label: str | None, target: float | None) -> tuple[str | None, float | None]:
+        """Classification records carry a label name; regression records a finite target."""
+        if self.task == "classification":
+            if label is None or target is not None:
+                raise ValueError("a classification store needs label=<name> and no target")
+            return str(label), None
+        if target is None or label is not None:
+            raise ValueError("a regression store needs target=<float> and no label")
+        return None, schema.check_target(target)
+
+    def _label_index(self, label: str) -> int:
+        labels = self._next["labels"]
+        if label not in labels:
+            labels.append(label)
+            self._next["per_label"][label] = 0
+        return labels.index(label)
+
+    def _count(self, sha: str, label: str | None, target: float | None, split: str) -> None:
+        """Update counts and the fingerprint accumulator of the pending meta."""
+        nxt = self._next
+        nxt["count"] += 1
+        nxt["splits"][split] += 1
+        if label is not None:
+            nxt["per_label"][label] += 1
+        term = schema.fingerprint_term(sha, schema.label_token(label, target), split)
+        nxt["accumulator"] = schema.add_term(nxt["accumulator"], term)
+
+    def _known_sha(self, sha: str) -> bool:
+        return sha in self._shas or self._read_txn().get(schema.hash_key(sha)) is not None
+
+    def _maybe_flush(self) -> None:
+        if len(self._records) + len(self._sources) >= self.batch_size:
+            self.flush()
+
+    def _apply_batch(self, txn: lmdb.Transaction) -> None:
+        for key, value in self._records:
+            txn.put(key, value)
+        for sha, split in self._shas.items():
+            txn.put(schema.hash_key(sha), split.encode("ascii"))
+        for source, outcome in self._sources.items():
+            txn.put(schema.source_key(source), outcome.encode("utf-8"))
+        self._next["fingerprint"] = schema.compute_fingerprint(self._next)
+        txn.put(schema.META_KEY, schema.dumps(self._next))
+
+    def _write(self, fn: Callable[[lmdb.Transaction], None]) -> None:
+        """Run ``fn`` in one write txn; on MapFullError abort, double the map and retry."""
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    fn(txn)
+                return
+            except lmdb.MapFullError:
+                # The txn was aborted by the context manager: nothing of the batch is on disk.
+                # set_mapsize must run with no transaction open in this process.
+                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+
+    def _read_txn(self) -> lmdb.Transaction:
+        """A read txn reused until the next commit (single writer: nothing else changes the DB)."""
+        if self._rtxn is None:
+            self._rtxn = self._env.begin(buffers=False)
+        return self._rtxn
+
+    def _end_read_txn(self) -> None:
+        if self._rtxn is not None:
+            self._rtxn.abort()
+            self._rtxn = None
+
+
+def _acquire_lock(path: Path) -> int:
+    """Take the store's writer lock (released by the OS if the process dies)."""
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise UserError(
+            f"store {path} is already being written by another process (pid {holder}); "
+            "wait for that import to finish, or use a different --store"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    return fd
+
+
+def _check_same(path: Path, what: str, stored: object, given: object) -> None:
+    if stored != given:
+        raise UserError(
+            f"store {path} was built with {what} {stored}, but {given} was requested; "
+            f"use the store's {what} (omit the option) or import into a new --store"
+        )
+
+
+def _unique(names: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        if str(name) not in out:
+            out.append(str(name))
+    return out
