@@ -58,8 +58,13 @@ class AutoLitModule(L.LightningModule):
         check_loss_args(task, n_labels, label_smoothing, class_weights, huber_delta)
         head = n_labels if task == "multiclass" else 1  # binary: one logit; regression: one value
         layers = resolve_spec(_choose_spec(layers, preset), input_shape, head)
-        preset = None  # the resolved layers say it all; keeping both would refuse to rebuild
-        self.save_hyperparameters()  # reads the (now resolved) locals above
+        # An explicit dict, not the frame/CLI arguments: the checkpoint must hold the RESOLVED
+        # spec (preset dropped: keeping both would refuse to rebuild) and nothing but init
+        # arguments (LightningCLI would add "_instantiator"), so AutoLitModule(**hparams) works.
+        self.save_hyperparameters(dict(
+            task=task, layers=layers, preset=None, n_labels=n_labels, input_shape=input_shape,
+            label_names=label_names, preprocessing=preprocessing, loss=loss,
+            label_smoothing=label_smoothing, class_weights=class_weights, huber_delta=huber_delta))
 
         self.task, self.n_labels = task, n_labels
         self.net = build_network(layers, input_shape, head)
@@ -92,8 +97,10 @@ class AutoLitModule(L.LightningModule):
         """Loss on one batch; stops the run if it is not finite."""
         _, target, loss = self._outputs(batch)
         self._guard_finite(loss, batch_idx)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
-                 batch_size=target.shape[0])
+        # Two names on purpose: Lightning would rename an on_step+on_epoch "train/loss" to
+        # "train/loss_step"/"_epoch", and every reader (pruning, dashboards) expects "train/loss".
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=target.shape[0])
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=target.shape[0])
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
