@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ REJECT_REASONS: tuple[str, ...] = (
     "empty", "not_image", "format_not_allowed", "truncated", "too_large", "bad_mode",
 )
 ENCODINGS: tuple[str, ...] = ("PNG", "JPEG")
+# zlib level 1: ~4x faster than the default 6 on 256px photos for ~7% more bytes; the level is
+# part of the stored bytes (hence of hashes), so it is fixed for schema version 1.
+PNG_COMPRESS_LEVEL = 1
 
 _GREY_MODES = frozenset({"L", "1", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _GREY_ALPHA_MODES = frozenset({"LA", "La"})
@@ -140,6 +144,7 @@ def _decode(data: bytes, policy: ImagePolicy) -> tuple[Image.Image, str]:
                 raise ImageRejected(
                     "too_large", f"{width}x{height} pixels > max_pixels {policy.max_pixels}"
                 )
+            _draft(im, fmt, policy.max_side)
             im.load()
     except ImageRejected:
         raise
@@ -151,6 +156,17 @@ def _decode(data: bytes, policy: ImagePolicy) -> tuple[Image.Image, str]:
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise ImageRejected("truncated", _short(exc)) from None
     return im, fmt
+
+
+def _draft(im: Image.Image, fmt: str, max_side: int) -> None:
+    """Let the JPEG decoder scale by 1/2..1/8 while decoding (every byte is still decoded, so a
+    truncated file is still caught). We ask for at least twice the final size so the LANCZOS
+    downscale that follows still has detail to antialias; this makes big photos ~3-5x faster."""
+    width, height = im.size
+    if fmt != "JPEG" or max(width, height) <= 2 * max_side:
+        return
+    scale = 2 * max_side / max(width, height)
+    im.draft(im.mode, (math.ceil(width * scale), math.ceil(height * scale)))
 
 
 def _orient(im: Image.Image) -> Image.Image:
@@ -206,7 +222,7 @@ def _finish(im: Image.Image, policy: ImagePolicy, fmt: str) -> NormalizedImage:
         im = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     buf = io.BytesIO()
     if policy.encode == "PNG":
-        im.save(buf, format="PNG", compress_level=6)
+        im.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     else:
         im.save(buf, format="JPEG", quality=int(policy.quality))
     data = buf.getvalue()
