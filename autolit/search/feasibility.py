@@ -80,6 +80,26 @@ def probe_space(cfg: SearchConfig, info: DataInfo) -> dict[str, Any]:
     return problems
 
 
+_DATA_KEYS = ("store", "source", "image_size", "channels")  # what shapes depend on
+_info_cache: dict[tuple, DataInfo] = {}
+
+
 def data_info_for(config: dict) -> DataInfo:
-    """Input shape and label count of the fit config's data (cheap: store metadata)."""
-    raise NotImplementedError("wired to autolit.datamodules when it lands")
+    """Input shape and label count of the fit config's data, from the store's metadata.
+
+    Creates the store from ``data.source`` on first use, so the parent calls it once before
+    workers start (two workers importing the same store at once would fight over its lock).
+    """
+    from autolit.datamodules import StoreDataModule
+
+    data = config.get("data") or {}
+    if isinstance(data.get("init_args"), dict):
+        data = data["init_args"]
+    key = tuple(repr(data.get(k)) for k in _DATA_KEYS)
+    if key not in _info_cache:
+        args = {k: data[k] for k in _DATA_KEYS if data.get(k) is not None}
+        if "store" not in args:
+            raise UserError("fit config: data.store is missing: name the store folder (e.g. stores/digits)")
+        dm = StoreDataModule(**args)
+        _info_cache[key] = DataInfo(input_shape=tuple(dm.input_shape), n_labels=int(dm.n_labels))
+    return _info_cache[key]

@@ -47,8 +47,21 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
+def _param_order(key: str) -> tuple:
+    # Scalars first, then layer params in spec order with each block's repeat count first.
+    parts = key.split(".")
+    if parts[0] != "layers":
+        return (0, key)
+    return (1, [(0, int(p)) if p.isdigit() else (1 if p != "repeat" else -1, p) for p in parts[1:]])
+
+
+def _short(key: str) -> str:
+    return key.rsplit(".", 1)[-1] if not key.startswith("layers.") else key
+
+
 def _fmt_params(trial: FrozenTrial, width: int) -> str:
-    text = " ".join(f"{k}={_fmt_value(v)}" for k, v in sorted(trial.params.items()))
+    keys = sorted(trial.params, key=_param_order)
+    text = " ".join(f"{_short(k)}={_fmt_value(trial.params[k])}" for k in keys)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -65,7 +78,7 @@ def _note(trial: FrozenTrial) -> str:
     return note[:60]
 
 
-def table_rows(study: optuna.Study, top: int = 10, params_width: int = 100) -> list[list[str]]:
+def table_rows(study: optuna.Study, top: int = 10, params_width: int = 140) -> list[list[str]]:
     """Rows ``[number, value, state, duration, params, note]`` of the ``top`` best trials."""
     rows = []
     for trial in ranked(study)[:top]:

@@ -52,6 +52,7 @@ class WorkerJob:
 def worker_main(job: WorkerJob, factory: ObjectiveFactory, errors: Any) -> None:
     """Entry point of a worker process (also callable in-process for tests)."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    sys.argv = sys.argv[:1]  # the parent's CLI flags are not this process's (LightningCLI reads argv)
     try:
         run_worker(job, factory)
     except UserError as exc:

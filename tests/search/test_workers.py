@@ -1,0 +1,139 @@
+"""Worker processes with the stub fit: parallel slots, faults, fatal config errors, SIGKILL recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from autolit.errors import UserError
+from autolit.search.config import load_search_config
+from autolit.search.devices import parse_devices
+from autolit.search.driver import SearchRun, run_search
+from autolit.search.storage import open_storage
+
+import search_stubs
+from conftest import FIT, write_configs
+
+STUBS = Path(search_stubs.__file__)
+
+
+def _run(path: Path, tmp: Path, n: int = 4, workers: int = 2) -> optuna.Study:
+    cfg = load_search_config(path)
+    run = SearchRun(cfg=cfg, storage=str(tmp / "journal.log"), study_name="stub", n_trials=n, timeout=None,
+                    slots=parse_devices(f"cpu:{workers}", cores=2), runs_dir=tmp / "runs")
+    return run_search(run, search_stubs.stub_factory)
+
+
+def test_two_workers_reach_the_count_with_trial_folders(tmp_path):
+    study = _run(write_configs(tmp_path), tmp_path, n=6)
+    trials = study.get_trials()
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert 6 <= len(done) <= 7  # at most one overshoot from two workers starting together
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # two processes did the work
+    assert all("layers.0.repeat" in t.params for t in trials)
+    for t in done:
+        assert (tmp_path / "runs" / "stub" / f"trial_{t.number}" / "config.yaml").is_file()
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+
+
+def test_nan_loss_is_pruned_with_reason_and_study_goes_on(tmp_path):
+    fit = {**FIT, "stub": {"nan": 0.0}}  # every lr "diverges"
+    study = _run(write_configs(tmp_path, fit=fit), tmp_path, n=3, workers=1)
+    trials = study.get_trials()
+    assert len(trials) == 3 and all(t.state == TrialState.PRUNED for t in trials)
+    assert all(t.user_attrs["reason"].startswith("non_finite_loss:") for t in trials)
+
+
+def test_infeasible_spec_is_pruned_before_fitting(tmp_path):
+    study_cfg = {"max_params": 700}  # Linear 64->10 at the low end is 650 params plus convs
+    study = _run(write_configs(tmp_path, study=study_cfg), tmp_path, n=3, workers=1)
+    reasons = [t.user_attrs.get("reason", "") for t in study.get_trials()]
+    assert any("study.max_params 700" in r for r in reasons)
+    for t in study.get_trials():
+        if "infeasible" in t.user_attrs.get("reason", ""):
+            assert t.state == TrialState.PRUNED
+            assert not (tmp_path / "runs" / "stub" / f"trial_{t.number}").exists()  # no device time
+
+
+def test_bug_in_fit_fails_trial_with_traceback(tmp_path):
+    fit = {**FIT, "stub": {"bug": True}}
+    study = _run(write_configs(tmp_path, fit=fit), tmp_path, n=2, workers=1)
+    t = study.get_trials()[0]
+    assert t.state == TrialState.FAIL and t.user_attrs["reason"].startswith("error: ValueError")
+    assert "a bug in the fit" in (tmp_path / "runs" / "stub" / "trial_0" / "error.txt").read_text()
+
+
+def test_user_error_in_a_worker_stops_everything(tmp_path):
+    fit = {**FIT, "stub": {"user_error": True}}
+    with pytest.raises(UserError, match=r"data\.store: /nowhere does not exist"):
+        _run(write_configs(tmp_path, fit=fit), tmp_path, n=4, workers=2)
+
+
+def _cli(args: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(STUBS), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_cli_config_error_exits_2_with_one_line(tmp_path):
+    path = write_configs(tmp_path, study={"sampler": {"type": "Grid"}})
+    proc = _cli(["--config", str(path), "--devices", "cpu:1", "--runs-dir", str(tmp_path / "runs")])
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert err.strip().splitlines()[-1].startswith("error: study.sampler.type is 'Grid'")
+    assert "Traceback" not in err
+
+
+def test_cli_refuses_sqlite(tmp_path):
+    proc = _cli(["--config", str(write_configs(tmp_path)), "--storage", "sqlite:///x.db"])
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "SQLite locks up under parallel workers" in err
+
+
+def test_sigkill_whole_search_then_rerun_recovers(tmp_path):
+    """SIGKILL parent and workers mid-trial; the same command again completes the study."""
+    fit = {**FIT, "stub": {"sleep": 0.4, "epochs": 3}}
+    path = write_configs(tmp_path, fit=fit, study={"pruner": {"type": "NopPruner"}})
+    journal = tmp_path / "journal.log"
+    args = ["--config", str(path), "--n-trials", "6", "--devices", "cpu:2", "--storage", str(journal),
+            "--study-name", "stub", "--runs-dir", str(tmp_path / "runs")]
+    proc = _cli(args, start_new_session=True)
+    storage = open_storage(str(journal))
+    deadline = time.time() + 90
+    while time.time() < deadline:  # wait until >= 1 trial finished and 1 is running
+        time.sleep(0.3)
+        try:
+            trials = optuna.load_study(study_name="stub", storage=storage).get_trials()
+        except KeyError:
+            continue
+        states = [t.state for t in trials]
+        if TrialState.COMPLETE in states and TrialState.RUNNING in states:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    before = optuna.load_study(study_name="stub", storage=open_storage(str(journal))).get_trials()
+    completed = {t.number: t.value for t in before if t.state == TrialState.COMPLETE}
+    killed = [t.number for t in before if t.state == TrialState.RUNNING]
+    assert completed and killed
+
+    rerun = _cli(args)
+    out, err = rerun.communicate(timeout=150)
+    assert rerun.returncode == 0, err[-2000:]
+    after = optuna.load_study(study_name="stub", storage=open_storage(str(journal))).get_trials()
+    assert {t.number: t.value for t in after if t.number in completed} == completed  # intact
+    assert not [t for t in after if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    assert all(after[n].state == TrialState.FAIL for n in killed)
+    retried = {t.user_attrs.get("retry_of") for t in after} - {None}
+    assert retried == set(killed)  # each killed trial retried once, with the same params
+    for t in after:
+        if "retry_of" in t.user_attrs:
+            assert t.params == after[t.user_attrs["retry_of"]].params
+    assert sum(t.state == TrialState.COMPLETE for t in after) >= 6
+    assert "stale RUNNING" in out and "study stub:" in out
