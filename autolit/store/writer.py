@@ -53,13 +53,18 @@ class StoreWriter:
         self.path.mkdir(parents=True, exist_ok=True)
         self.batch_size = max(1, int(batch_size))
         self._lock_fd = _acquire_lock(self.path)
-        existed = is_store(self.path)
-        self._env = open_writer_env(self.path, map_size)
+        self._env: lmdb.Environment | None = None
         self._rtxn: lmdb.Transaction | None = None
         self._records: list[tuple[bytes, bytes]] = []
         self._shas: dict[str, str] = {}       # sha → split, pending in the open batch
         self._sources: dict[str, str] = {}    # source → outcome, pending in the open batch
-        self._meta = self._open_meta(existed, task, labels, policy, split)
+        try:
+            existed = is_store(self.path)
+            self._env = open_writer_env(self.path, map_size)
+            self._meta = self._open_meta(existed, task, labels, policy, split)
+        except BaseException:
+            self._release()  # a refused open must not keep the lock or the env
+            raise
         self._next = copy.deepcopy(self._meta)
         self.policy = ImagePolicy.from_dict(self._meta["policy"])
         self.split = SplitPolicy.from_dict(self._meta["split"])
@@ -148,16 +153,23 @@ class StoreWriter:
 
     def close(self) -> None:
         """Commit the open batch, close the environment and release the writer lock."""
-        if self._env is None:
+        if self._lock_fd is None:
             return
         try:
             self.flush()
         finally:
-            self._end_read_txn()
+            self._release()
+
+    def _release(self) -> None:
+        """Close the env and drop the writer lock (no commit)."""
+        self._end_read_txn()
+        if self._env is not None:
             close_writer_env(self.path)
             self._env = None
+        if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self) -> StoreWriter:
         return self
