@@ -43,6 +43,8 @@ class AutoLitModule(L.LightningModule):
 
     #: on accelerators the finite-loss check syncs with the host only this often (and at epoch end)
     nonfinite_check_every: int = 50
+    #: check every step (stop at the first bad one)? None: only on CPU, where it costs no sync
+    check_every_step: bool | None = None
 
     def __init__(self, task: str = "multiclass", layers: list[dict] | None = None,
                  preset: str | None = None, n_labels: int | None = None,
@@ -160,9 +162,12 @@ class AutoLitModule(L.LightningModule):
     # ---- non-finite loss -------------------------------------------------------------------
     def _guard_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
         """Stop at a NaN/inf loss: at once on CPU; on accelerators every N steps (no per-step sync)."""
-        if loss.device.type == "cpu":
+        every_step = self.check_every_step
+        if every_step if every_step is not None else loss.device.type == "cpu":
             if not torch.isfinite(loss):
-                self._raise_nonfinite(f"step {batch_idx}", loss.item())
+                value = loss.item()
+                kind = "nan" if value != value else ("inf" if value > 0 else "-inf")
+                self._raise_nonfinite(kind, f"step {batch_idx}")
             return
         bad = ~torch.isfinite(loss.detach())
         if self._nonfinite is None:
@@ -183,10 +188,9 @@ class AutoLitModule(L.LightningModule):
         self._nonfinite = None
         if flag:
             end = "the epoch end" if batch_idx is None else f"step {batch_idx}"
-            self._raise_nonfinite(f"a step between step {since} and {end}", float("nan"))
+            self._raise_nonfinite("nan or inf", f"a step between step {since} and {end}")
 
-    def _raise_nonfinite(self, where: str, value: float) -> None:
-        kind = "nan" if value != value else ("inf" if value > 0 else "-inf")
+    def _raise_nonfinite(self, kind: str, where: str) -> None:
         raise NonFiniteLossError(
             f"train/loss became {kind} at epoch {self.current_epoch} {where}: lower "
             f"optimizer.init_args.lr (now {_current_lr(self)}), check the inputs for NaN/inf, "
