@@ -27,7 +27,7 @@ class Residual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Add the input to the body's output (same shape)."""
-        # body first, then the add: an in-place layer inside body must not see the sum
+        # the spec builder refuses inplace layers in a body: they could overwrite x before the add
         return x + self.body(x)
 
 

@@ -11,6 +11,7 @@ learn the next shape. Every mistake becomes a :class:`SpecError` naming the plac
 from __future__ import annotations
 
 import copy
+import numbers
 from typing import Any
 
 import torch
@@ -115,7 +116,22 @@ def _split_entry(entry: Any, where: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(args, dict):
         raise spec_error(f"{where}.{name}", f"arguments must be a map, got {args!r}; fix: write "
                                             f"{name}: {{arg: value}} ({name}: {{}} for none)")
-    return name, copy.deepcopy(args)
+    return name, {key: _plain(value) for key, value in args.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Deep copy with numeric scalars (e.g. numpy ints from a sampler) as int/float, tuples as lists."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return copy.deepcopy(value)
 
 
 def _residual(args: dict[str, Any], shape: Shape, n_labels: int | None,
@@ -127,12 +143,23 @@ def _residual(args: dict[str, Any], shape: Shape, n_labels: int | None,
                                 f"{'; unknown: ' + ', '.join(map(str, extra)) if extra else ''}); "
                                 f"fix: write Residual: {{layers: [...]}}")
     body, out = _walk(args["layers"], shape, n_labels, f"{where}.layers")
+    _refuse_inplace(body, f"{where}.layers")
     if out != shape:
         raise spec_error(where, f"its layers change the shape from {fmt_shape(shape)} to "
                                 f"{fmt_shape(out)}, but x + f(x) needs them equal; fix: keep the "
                                 f"channel count ({shape[0]}), use padding: same with stride 1, and "
                                 f"no pooling inside the block")
     return {"layers": body}, shape
+
+
+def _refuse_inplace(body: list[dict], prefix: str) -> None:
+    """An inplace op (or one after a view such as Identity/Flatten) could overwrite x before x + f(x)."""
+    for i, entry in enumerate(body):
+        ((name, args),) = entry.items()
+        if args.get("inplace") is True:
+            raise spec_error(f"{prefix}[{i}].{name}.inplace",
+                             "inplace: true inside a Residual can overwrite the block's input before "
+                             "x + f(x) adds it; fix: remove inplace (or set it false) in this block")
 
 
 def _layer(name: str, args: dict[str, Any], shape: Shape, n_labels: int | None,

@@ -108,3 +108,18 @@ def test_build_network_is_a_sequential_of_registry_classes() -> None:
 def test_lists_in_arguments_are_accepted() -> None:
     spec = [{"Conv2d": {"out_channels": 2, "kernel_size": [3, 1], "stride": [1, 2]}}]
     assert output_shape(spec, (1, 8, 8), 1) == (2, 6, 4)
+
+
+def test_numpy_scalars_become_plain_json_values() -> None:
+    np = pytest.importorskip("numpy")
+    spec = [{"Conv2d": {"out_channels": np.int64(4), "kernel_size": (np.int32(3), 3)}},
+            {"Dropout": {"p": np.float32(0.5)}}]
+    resolved = resolve_spec(spec, (1, 8, 8), 1)
+    assert resolved[0]["Conv2d"] == {"out_channels": 4, "kernel_size": [3, 3], "in_channels": 1}
+    assert type(resolved[0]["Conv2d"]["out_channels"]) is int
+    assert json.loads(json.dumps(resolved)) == resolved
+
+
+def test_inplace_is_fine_outside_residual() -> None:
+    net = build_network([{"ReLU": {"inplace": True}}], (3,), 1)
+    assert net(torch.tensor([[-1.0, 0.0, 2.0]])).tolist() == [[0.0, 0.0, 2.0]]

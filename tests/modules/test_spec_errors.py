@@ -86,6 +86,10 @@ CASES = {
     "error inside residual": (
         [{"Residual": {"layers": [{"ReLU": {}}, {"Conv2D": {}}]}}], MNIST,
         "model.layers[0].Residual.layers[1]", r"unknown layer 'Conv2D' at model\.layers\[0\]\.Residual\.layers\[1\]"),
+    "inplace inside residual": (
+        [CONV, {"Residual": {"layers": [{"ReLU": {"inplace": True}}]}}], MNIST,
+        "model.layers[1].Residual.layers[0].ReLU.inplace",
+        r"inplace: true inside a Residual can overwrite the block's input .*fix: remove inplace"),
     "constructor refuses": ([{"GroupNorm": {"num_groups": 3}}], (4, 2, 2), "model.layers[0].GroupNorm",
                             r"cannot build GroupNorm .*num_channels \(4\) must be divisible by num_groups \(3\)"),
     "flatten eats batch": ([{"Flatten": {"start_dim": 0}}], MNIST, "model.layers[0].Flatten",
