@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 
 from rich.console import Console
 
@@ -97,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         near_dup_threshold=args.near_dup_threshold, max_side=args.max_side,
         progress=not args.no_progress)
     report = collect(queries, args.store, search, fetcher, options)
+    # Wide enough for the reasons column when output goes to a file or pipe (rich assumes 80).
+    width = shutil.get_terminal_size((140, 24)).columns
+    Console(stderr=args.json, width=width).print(report.table())
     if args.json:
-        Console(stderr=True).print(report.table())
         print(json.dumps(report.to_dict(), sort_keys=True))
-    else:
-        Console().print(report.table())
     return 0
 
 

@@ -14,10 +14,13 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 ALLOWED_SCHEMES = ("http", "https")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+
+_SAFE_PATH = "/%:@!$&'()*+,;=~"
+_SAFE_QUERY = _SAFE_PATH + "?"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -96,10 +99,16 @@ class NetPolicy:
         if parts.username or parts.password:
             raise Refused("bad_url", "credentials in URL")
         host = _norm_host(host)
+        try:  # internationalised names: the ASCII (punycode) form for DNS, Host and SNI
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise Refused("bad_url", f"host {host!r} is not a valid name") from None
         address = self._pick_address(host, port)
-        path = parts.path or "/"
+        # Web URLs carry spaces and non-ASCII characters that browsers percent-encode;
+        # http.client refuses them, so encode them here (existing %XX escapes are kept).
+        path = quote(parts.path or "/", safe=_SAFE_PATH)
         if parts.query:
-            path += "?" + parts.query
+            path += "?" + quote(parts.query, safe=_SAFE_QUERY)
         return Target(scheme, host, port, path, address)
 
     def _pick_address(self, host: str, port: int) -> str:

@@ -64,7 +64,7 @@ class ScrapeReport:
         """A rich table, one row per query."""
         table = Table(title=f"scrape → {self.store} ({self.seconds:.1f} s)")
         for name in ("query", "label", "results", "seen before", "downloaded", "kept",
-                     "duplicates", "near-dups", "rejected (by reason)"):
+                     "duplicates", "near-dups", "rejected by reason"):
             table.add_column(name, justify="left" if name in ("query", "label") else "right")
         for q in self.queries:
             reasons = ", ".join(f"{r} {n}" for r, n in sorted(q.rejected.items())) or "-"

@@ -12,9 +12,11 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 NO_RESULTS = "Google hasn't returned any results for this query."
 INVALID_KEY = "Invalid API key. Your API key should be here: https://serpapi.com/manage-api-key"
@@ -22,13 +24,19 @@ INVALID_KEY = "Invalid API key. Your API key should be here: https://serpapi.com
 
 @dataclass
 class Route:
-    """What one path serves. ``kind``: bytes | redirect | status | endless | trickle."""
+    """What one path serves.
+
+    ``kind``: bytes | redirect | status | endless (1 GiB, no length) | trickle (1 byte/s body)
+    | slow_headers (headers at 1 byte/0.2 s) | stall (headers, then silence) ; ``delay`` seconds
+    are slept before answering (to observe concurrency).
+    """
 
     kind: str = "bytes"
     data: bytes = b""
     content_type: str = "image/jpeg"
     status: int = 200
     location: str = ""
+    delay: float = 0.0
 
 
 @dataclass
@@ -52,13 +60,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         parts = urlsplit(self.path)
+        parts = parts._replace(path=unquote(parts.path))
         owner = self.server.owner
         owner.count(parts.path, self.headers.get("Host", ""))
         try:
             if parts.path == "/search":
                 self._search({k: v[0] for k, v in parse_qs(parts.query).items()})
             else:
-                self._route(owner.routes.get(parts.path, Route(kind="status", status=404)))
+                with owner.active():
+                    self._route(owner.routes.get(parts.path, Route(kind="status", status=404)))
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass  # the client gave up (byte cap, deadline): exactly what the test wants
 
@@ -94,6 +104,13 @@ class _Handler(BaseHTTPRequestHandler):
                                 "images_results": pages[ijn]})
 
     def _route(self, route: Route) -> None:
+        time.sleep(route.delay)
+        if route.kind == "slow_headers":
+            for byte in b"HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nX-Slow: " + b"a" * 100:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.2)
+            return
         if route.kind == "bytes":
             return self._send(route.status, route.data, route.content_type)
         if route.kind == "redirect":
@@ -108,6 +125,9 @@ class _Handler(BaseHTTPRequestHandler):
             chunk = b"\xff" * 65536
             for _ in range((1 << 30) // len(chunk)):  # 1 GiB, generated lazily
                 self.wfile.write(chunk)
+        elif route.kind == "stall":
+            self.wfile.flush()
+            time.sleep(30)
         elif route.kind == "trickle":
             for _ in range(120):
                 self.wfile.write(b"\xff")
@@ -132,6 +152,8 @@ class LocalServer:
         self.serp = FakeSerp(key=key)
         self.hits: Counter[str] = Counter()
         self.hosts: list[str] = []
+        self.max_active = 0
+        self._active = 0
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
@@ -152,6 +174,18 @@ class LocalServer:
         with self._lock:
             self.hits[path] += 1
             self.hosts.append(host)
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Count concurrent image requests (``max_active`` keeps the peak)."""
+        with self._lock:
+            self._active += 1
+            self.max_active = max(self.max_active, self._active)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
 
     def image_hits(self) -> int:
         """Requests for anything but the search endpoint."""
