@@ -63,12 +63,13 @@ class ScrapeReport:
     def table(self) -> Table:
         """A rich table, one row per query."""
         table = Table(title=f"scrape → {self.store} ({self.seconds:.1f} s)")
+        text_columns = ("query", "label", "rejected by reason", "ended")
         for name in ("query", "label", "results", "seen before", "downloaded", "kept",
-                     "duplicates", "near-dups", "rejected by reason"):
-            table.add_column(name, justify="left" if name in ("query", "label") else "right")
+                     "duplicates", "near-dups", "rejected by reason", "ended"):
+            table.add_column(name, justify="left" if name in text_columns else "right")
         for q in self.queries:
             reasons = ", ".join(f"{r} {n}" for r, n in sorted(q.rejected.items())) or "-"
             table.add_row(q.query, q.label, str(q.results), str(q.skipped_seen),
                           str(q.downloaded), str(q.kept), str(q.duplicates),
-                          str(q.near_duplicates), reasons)
+                          str(q.near_duplicates), reasons, q.stopped)
         return table

@@ -78,16 +78,19 @@ class SerpApiImages:
         api_key: the SerpApi key (from ``SERPAPI_API_KEY``); never appears in anything we raise.
         config: endpoint, timeouts and retry policy.
         sleep: injected for tests so back-off costs no wall time.
+        on_retry: told (scrubbed text) before each back-off, e.g. to print a warning.
     """
 
     def __init__(self, api_key: str, config: SerpConfig = SerpConfig(),
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_retry: Callable[[str], None] | None = None) -> None:
         if not api_key:
             raise UserError("SERPAPI_API_KEY is empty: export SERPAPI_API_KEY=<your key> "
                             "(https://serpapi.com/manage-api-key)")
         self._key = api_key
         self.config = config
         self._sleep = sleep
+        self._on_retry = on_retry
         self.requests_made = 0
 
     def pages(self, query: str, chips: str | None = None) -> Iterator[list[ImageResult]]:
@@ -130,8 +133,11 @@ class SerpApiImages:
                 last = str(retry)
                 if attempt == self.config.retries:
                     break
-                wait = retry.wait if retry.wait is not None else delay
-                self._sleep(min(wait, self.config.max_retry_delay))
+                wait = min(retry.wait if retry.wait is not None else delay,
+                           self.config.max_retry_delay)
+                if self._on_retry is not None:
+                    self._on_retry(f"SerpApi: {last}; retrying in {wait:g} s")
+                self._sleep(wait)
                 delay *= 2
         raise SerpApiError(f"SerpApi at {self._where()} still fails after "
                            f"{self.config.retries + 1} attempts ({last}); wait and run again "

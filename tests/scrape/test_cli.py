@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,40 @@ def test_missing_key_is_a_clear_error(server: LocalServer, tmp_path: Path) -> No
     assert run.stderr.strip() == ("error: SERPAPI_API_KEY is not set: export SERPAPI_API_KEY=<your key> "
                                   "(get one at https://serpapi.com/manage-api-key)")
     assert server.serp.seen_params == []
+
+
+@pytest.mark.realdata
+def test_sigkill_loses_at_most_the_open_batch_and_resumes(
+        server: LocalServer, photos: dict, tmp_path: Path) -> None:
+    from scrape_servers import Route
+
+    from autolit.store.reader import StoreReader
+
+    for label in ("ants", "bees"):  # slow images, small pages: many flushes before the kill
+        results = []
+        for name, data in photos[label]:
+            server.routes[f"/img/{label}/{name}"] = Route(data=data, delay=0.05)
+            results.append({"original": server.url(f"/img/{label}/{name}")})
+        server.serp.pages[label] = [results[i:i + 4] for i in range(0, len(results), 4)]
+    total = sum(len(photos[label]) for label in ("ants", "bees"))
+    store = tmp_path / "S"
+    env = {**os.environ, "SERPAPI_API_KEY": KEY, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "autolit.scrape", "--queries", "ants,bees", "--per-query", "200",
+           "--store", str(store), "--serpapi-url", server.base, "--allow-hosts", "127.0.0.1",
+           "--workers", "1", *FAST]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (store / "data.mdb").exists() and StoreReader(store).meta.count >= 8:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    reader = StoreReader(store)  # opens cleanly: whole batches only
+    survived = reader.meta.count
+    assert 8 <= survived < total and len(reader.keys()) == survived
+    hits = server.image_hits()
+    again = scrape(store, server, KEY)
+    assert again.returncode == 0, again.stderr
+    assert server.image_hits() - hits <= total - survived  # committed URLs are not fetched again
+    assert StoreReader(store).meta.count == total
