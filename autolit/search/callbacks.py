@@ -3,19 +3,21 @@
 Like ``optuna_integration.PyTorchLightningPruningCallback`` in its distributed mode, it does not
 raise inside the training loop: it sets ``trainer.should_stop`` so Lightning finishes the epoch,
 closes loggers and checkpoints normally, and the objective raises ``optuna.TrialPruned`` after
-``fit`` returns (:meth:`PruningCallback.check_pruned`).
+``fit`` returns (:meth:`PruningReporter.check_pruned`).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
+from typing import Any
+
 import optuna
-from lightning.pytorch import Callback, LightningModule, Trainer
 
 
-class PruningCallback(Callback):
-    """Report ``monitor`` each validation epoch; stop the trainer when the pruner says so."""
+class PruningReporter:
+    """The pruning logic, free of Lightning so it can be driven by any trainer-like object."""
 
     def __init__(self, trial: optuna.Trial, monitor: str) -> None:
         super().__init__()
@@ -25,7 +27,8 @@ class PruningCallback(Callback):
         self.last_value: float | None = None
         self._warned = False
 
-    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        """Report ``monitor`` at this epoch; ask the pruner; stop the trainer if it says so."""
         # The sanity check runs validation before epoch 0; reporting it would double-report step 0.
         if trainer.sanity_checking or self.pruned_at is not None:
             return
@@ -43,7 +46,7 @@ class PruningCallback(Callback):
             self.pruned_at = epoch
             trainer.should_stop = True
 
-    def _warn_missing(self, trainer: Trainer) -> None:
+    def _warn_missing(self, trainer: Any) -> None:
         if not self._warned:
             names = sorted(trainer.callback_metrics)
             warnings.warn(f"study metric {self.monitor!r} not logged; logged metrics: {names}", stacklevel=2)
@@ -53,3 +56,18 @@ class PruningCallback(Callback):
         """Raise ``optuna.TrialPruned`` if this trial was stopped by the pruner."""
         if self.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned at epoch {self.pruned_at} ({self.monitor}={self.last_value:.4g})")
+
+
+@lru_cache(maxsize=1)
+def _callback_class() -> type:
+    from lightning.pytorch import Callback  # imported here: the stub tests never need Lightning
+
+    class PruningCallback(PruningReporter, Callback):
+        """:class:`PruningReporter` as a Lightning ``Callback``."""
+
+    return PruningCallback
+
+
+def make_pruning_callback(trial: optuna.Trial, monitor: str) -> PruningReporter:
+    """A Lightning pruning callback for ``trial`` watching ``monitor`` (e.g. ``val/acc``)."""
+    return _callback_class()(trial, monitor)

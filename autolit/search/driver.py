@@ -19,7 +19,7 @@ from autolit.errors import UserError
 from autolit.search import study as study_lib
 from autolit.search.config import SearchConfig
 from autolit.search.devices import Slot
-from autolit.search.storage import open_storage, recover_stale
+from autolit.search.storage import is_rdb, open_storage, recover_stale
 from autolit.search.worker import EXIT_USER_ERROR, ObjectiveFactory, WorkerJob, respawn, spawn_workers, stop_all
 
 MAX_RESTARTS = 2
@@ -70,7 +70,7 @@ def make_jobs(run: SearchRun, study: optuna.Study) -> list[WorkerJob]:
 def run_search(run: SearchRun, factory: ObjectiveFactory) -> optuna.Study:
     """Run the search to its trial count (or deadline); return the study."""
     study = open_study(run)
-    stale = recover_stale(study)
+    stale = recover_stale(study, single_host=not is_rdb(run.storage))
     if stale:
         print(f"failed {len(stale)} stale RUNNING trial(s) {stale} of a killed run; retrying them once",
               flush=True)
@@ -82,7 +82,7 @@ def run_search(run: SearchRun, factory: ObjectiveFactory) -> optuna.Study:
         _watch(procs, jobs, errors, factory, study)
     finally:
         stop_all(procs)
-        recover_stale(study)
+        recover_stale(study, single_host=not is_rdb(run.storage))
     return study
 
 
@@ -106,6 +106,6 @@ def _watch(procs: list[Any], jobs: list[WorkerJob], errors: Any, factory: Object
                 raise RuntimeError(f"worker {jobs[i].slot.label} died (exit {proc.exitcode}) {restarts[i] + 1} times")
             restarts[i] += 1
             print(f"worker {jobs[i].slot.label} died (exit {proc.exitcode}); restarting it", flush=True)
-            recover_stale(study)
+            recover_stale(study, single_host=not is_rdb(jobs[i].storage))
             procs[i] = respawn(jobs[i], factory, errors)
         time.sleep(0.5)

@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 
 from autolit.errors import UserError
+from autolit.search.callbacks import make_pruning_callback
 from autolit.search.config import SearchConfig, trial_fit_config
 from autolit.search.devices import Slot
 from autolit.search.feasibility import DataInfo, check_feasible, data_info_for, layers_of, task_of
@@ -43,9 +44,10 @@ class Objective:
     """Callable run once per trial inside a worker process."""
 
     def __init__(self, cfg: SearchConfig, slot: Slot, runs_dir: Path, *, fit: FitFn,
-                 data_info: Callable[[dict], DataInfo] = data_info_for) -> None:
+                 data_info: Callable[[dict], DataInfo] = data_info_for,
+                 pruning: Callable[[optuna.Trial, str], Any] = make_pruning_callback) -> None:
         self.cfg, self.slot, self.runs_dir = cfg, slot, runs_dir
-        self.fit, self.data_info = fit, data_info
+        self.fit, self.data_info, self.pruning = fit, data_info, pruning
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(WORKER_ATTR, worker_tag())
@@ -76,9 +78,7 @@ class Objective:
         return config
 
     def _fit(self, trial: optuna.Trial, config: dict, run_dir: Path) -> float:
-        from autolit.search.callbacks import PruningCallback
-
-        pruning = PruningCallback(trial, self.cfg.study.metric)
+        pruning = self.pruning(trial, self.cfg.study.metric)
         try:
             result = self.fit(config, run_dir=run_dir, callbacks=[pruning], test=False, progress=False)
         except (UserError, optuna.TrialPruned):

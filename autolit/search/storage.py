@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from pathlib import Path
 
 import optuna
@@ -59,10 +60,22 @@ def open_storage(spec: str, *, heartbeat_interval: int = 60, grace_period: int =
     return JournalStorage(JournalFileBackend(str(path)))
 
 
+def _driver_url(url: str) -> str:
+    """Pick the installed driver: SQLAlchemy >= 2.1 maps plain postgresql:// to psycopg 3."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
 def _open_rdb(url: str, heartbeat_interval: int, grace_period: int) -> RDBStorage:
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat args
     try:
         return RDBStorage(
-            url,
+            _driver_url(url),
             engine_kwargs={"pool_pre_ping": True},
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
@@ -91,13 +104,15 @@ def worker_tag() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(tag: object) -> bool:
-    """Whether the process named by a ``host:pid`` tag still runs (on this host)."""
+def _alive(tag: object, other_hosts_alive: bool) -> bool:
+    """Whether the process named by a ``host:pid`` tag may still run."""
     if not isinstance(tag, str) or ":" not in tag:
         return False
     host, pid = tag.rsplit(":", 1)
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # a journal file is single-host; a tag from elsewhere is not ours to keep
+    if host != socket.gethostname():
+        return other_hosts_alive  # cannot look; PostgreSQL's heartbeat decides for other hosts
+    if not pid.isdigit():
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -107,15 +122,17 @@ def _alive(tag: object) -> bool:
     return True
 
 
-def recover_stale(study: optuna.Study) -> list[int]:
+def recover_stale(study: optuna.Study, *, single_host: bool = True) -> list[int]:
     """Fail RUNNING trials whose worker is gone and enqueue each once more; return their numbers.
 
-    For a journal file this runs when a search starts and when it ends. RDB storages rely on the
-    heartbeat instead, but the same check is harmless there.
+    Runs when a search starts and ends. A journal file is single-host, so a trial whose worker
+    is not a live process here is stale. With PostgreSQL (``single_host=False``) only trials of
+    dead processes on this host are failed here; the heartbeat handles other hosts.
     """
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if _alive(trial.user_attrs.get(WORKER_ATTR)):
+        tag = trial.user_attrs.get(WORKER_ATTR)
+        if _alive(tag, other_hosts_alive=not single_host) or (tag is None and not single_host):
             continue
         try:
             if study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from autolit.search.callbacks import PruningReporter
 from autolit.search.feasibility import DataInfo
 from autolit.search.objective import Objective
 
@@ -78,7 +79,7 @@ def fake_fit(config: dict, *, run_dir: Path, callbacks: Any = (), test: bool = T
 
 def stub_factory(cfg: Any, slot: Any, runs_dir: Path) -> Objective:
     """Objective factory for workers: real sampling, fake fit."""
-    return Objective(cfg, slot, runs_dir, fit=fake_fit, data_info=stub_info)
+    return Objective(cfg, slot, runs_dir, fit=fake_fit, data_info=stub_info, pruning=PruningReporter)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -16,8 +17,9 @@ from optuna.trial import TrialState
 from autolit.errors import UserError
 from autolit.search.config import load_search_config
 from autolit.search.devices import parse_devices
-from autolit.search.driver import SearchRun, run_search
+from autolit.search.driver import SearchRun, make_jobs, open_study, run_search
 from autolit.search.storage import open_storage
+from autolit.search.worker import run_worker
 
 import search_stubs
 from conftest import FIT, write_configs
@@ -25,11 +27,24 @@ from conftest import FIT, write_configs
 STUBS = Path(search_stubs.__file__)
 
 
+def _search_run(path: Path, tmp: Path, n: int, workers: int) -> SearchRun:
+    return SearchRun(cfg=load_search_config(path), storage=str(tmp / "journal.log"), study_name="stub",
+                     n_trials=n, timeout=None, slots=parse_devices(f"cpu:{workers}", cores=2),
+                     runs_dir=tmp / "runs")
+
+
 def _run(path: Path, tmp: Path, n: int = 4, workers: int = 2) -> optuna.Study:
-    cfg = load_search_config(path)
-    run = SearchRun(cfg=cfg, storage=str(tmp / "journal.log"), study_name="stub", n_trials=n, timeout=None,
-                    slots=parse_devices(f"cpu:{workers}", cores=2), runs_dir=tmp / "runs")
-    return run_search(run, search_stubs.stub_factory)
+    """The real driver: spawned worker processes."""
+    return run_search(_search_run(path, tmp, n, workers), search_stubs.stub_factory)
+
+
+def _run_here(path: Path, tmp: Path, n: int) -> optuna.Study:
+    """One worker loop in this process (no spawn: fast), same code path as a worker."""
+    run = _search_run(path, tmp, n, 1)
+    study = open_study(run)
+    job = replace(make_jobs(run, study)[0], parent_pid=os.getppid())
+    run_worker(job, search_stubs.stub_factory)
+    return study
 
 
 def test_two_workers_reach_the_count_with_trial_folders(tmp_path):
@@ -46,7 +61,7 @@ def test_two_workers_reach_the_count_with_trial_folders(tmp_path):
 
 def test_nan_loss_is_pruned_with_reason_and_study_goes_on(tmp_path):
     fit = {**FIT, "stub": {"nan": 0.0}}  # every lr "diverges"
-    study = _run(write_configs(tmp_path, fit=fit), tmp_path, n=3, workers=1)
+    study = _run_here(write_configs(tmp_path, fit=fit), tmp_path, n=3)
     trials = study.get_trials()
     assert len(trials) == 3 and all(t.state == TrialState.PRUNED for t in trials)
     assert all(t.user_attrs["reason"].startswith("non_finite_loss:") for t in trials)
@@ -54,7 +69,7 @@ def test_nan_loss_is_pruned_with_reason_and_study_goes_on(tmp_path):
 
 def test_infeasible_spec_is_pruned_before_fitting(tmp_path):
     study_cfg = {"max_params": 700}  # Linear 64->10 at the low end is 650 params plus convs
-    study = _run(write_configs(tmp_path, study=study_cfg), tmp_path, n=3, workers=1)
+    study = _run_here(write_configs(tmp_path, study=study_cfg), tmp_path, n=3)
     reasons = [t.user_attrs.get("reason", "") for t in study.get_trials()]
     assert any("study.max_params 700" in r for r in reasons)
     for t in study.get_trials():
@@ -65,7 +80,7 @@ def test_infeasible_spec_is_pruned_before_fitting(tmp_path):
 
 def test_bug_in_fit_fails_trial_with_traceback(tmp_path):
     fit = {**FIT, "stub": {"bug": True}}
-    study = _run(write_configs(tmp_path, fit=fit), tmp_path, n=2, workers=1)
+    study = _run_here(write_configs(tmp_path, fit=fit), tmp_path, n=2)
     t = study.get_trials()[0]
     assert t.state == TrialState.FAIL and t.user_attrs["reason"].startswith("error: ValueError")
     assert "a bug in the fit" in (tmp_path / "runs" / "stub" / "trial_0" / "error.txt").read_text()

@@ -1,0 +1,126 @@
+"""Storage choice, stale-trial recovery, device slots, the pruning callback, the best table."""
+
+from __future__ import annotations
+
+import os
+import socket
+from types import SimpleNamespace
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from autolit.errors import UserError
+from autolit.search.callbacks import PruningReporter
+from autolit.search.devices import parse_devices
+from autolit.search.records import best_trial, format_table
+from autolit.search.storage import check_storage, open_storage, recover_stale
+from autolit.search.study import n_counted
+
+
+def test_sqlite_and_unknown_urls_refused():
+    with pytest.raises(UserError, match=r"--storage sqlite:///a\.db: SQLite locks up under parallel workers"):
+        check_storage("sqlite:///a.db")
+    with pytest.raises(UserError, match=r"unsupported URL scheme"):
+        check_storage("mysql://x/y")
+    assert check_storage("postgres://u@h/db") == "postgresql://u@h/db"
+
+
+def _journal_study(tmp_path, name="s"):
+    storage = open_storage(str(tmp_path / "j.log"))
+    return optuna.create_study(study_name=name, storage=storage, direction="maximize")
+
+
+def test_recover_stale_fails_dead_workers_trials_and_retries_once(tmp_path):
+    study = _journal_study(tmp_path)
+    host = socket.gethostname()
+    dead, alive = study.ask(), study.ask()
+    for trial, pid in ((dead, 999_999_999), (alive, os.getpid())):
+        trial.suggest_float("lr", 1e-3, 1e-1, log=True)
+        trial.set_user_attr("worker", f"{host}:{pid}")
+    assert recover_stale(study) == [dead.number]
+    trials = study.get_trials()
+    assert trials[dead.number].state == TrialState.FAIL
+    assert trials[alive.number].state == TrialState.RUNNING  # a live worker's trial is kept
+    retry = trials[-1]
+    assert retry.state == TrialState.WAITING and retry.user_attrs["retry_of"] == dead.number
+    # the retry itself dying is not retried again
+    popped = study.ask()
+    assert popped.number == retry.number
+    assert popped.suggest_float("lr", 1e-3, 1e-1, log=True) == dead.params["lr"]  # same params
+    assert recover_stale(study) == [popped.number]
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 0
+
+
+def test_counted_trials_exclude_worker_deaths(tmp_path):
+    study = _journal_study(tmp_path)
+    study.tell(study.ask(), 0.5)
+    t = study.ask()
+    t.set_user_attr("reason", "error: ValueError")
+    study.tell(t, state=TrialState.FAIL)
+    study.tell(study.ask(), state=TrialState.FAIL)  # died: no reason, not counted
+    study.tell(study.ask(), state=TrialState.PRUNED)
+    assert n_counted(study) == 3
+
+
+@pytest.mark.parametrize("spec, per, want", [
+    ("cpu:2", 1, [("cpu", None, 1, ""), ("cpu", None, 1, "")]),
+    ("auto", 1, [("cpu", None, 2, "")]),
+    ("0,1", 2, [("gpu", 0, 1, "0"), ("gpu", 0, 1, "0"), ("gpu", 1, 1, "1"), ("gpu", 1, 1, "1")]),
+])
+def test_device_slots(spec, per, want, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    slots = parse_devices(spec, per, gpus=0, cores=2)
+    assert [(s.accelerator, s.gpu, s.threads, s.env["CUDA_VISIBLE_DEVICES"]) for s in slots] == want
+    assert len({s.index for s in slots}) == len(slots)
+
+
+def test_auto_uses_all_gpus(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert [s.label for s in parse_devices("auto", 2, gpus=2, cores=16)] == ["gpu0#0", "gpu0#1", "gpu1#2", "gpu1#3"]
+
+
+@pytest.mark.parametrize("spec, match", [("cpu:0", r"cpu:N with N >= 1"), ("gpu", r"use auto, cpu:N or GPU ids"),
+                                         ("cpu:x", r"cpu:N")])
+def test_bad_devices(spec, match):
+    with pytest.raises(UserError, match=match):
+        parse_devices(spec, cores=2)
+
+
+def _trainer(epoch, acc, sanity=False):
+    return SimpleNamespace(sanity_checking=sanity, callback_metrics={"val/acc": acc}, current_epoch=epoch,
+                           should_stop=False)
+
+
+def test_pruning_reporter_stops_trainer_then_raises_after_fit():
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+    trial = study.ask()
+    cb = PruningReporter(trial, "val/acc")
+    cb.on_validation_end(_trainer(0, 0.0, sanity=True), None)  # sanity check: not reported
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {}
+    ok = _trainer(0, 0.9)
+    cb.on_validation_end(ok, None)
+    assert not ok.should_stop
+    bad = _trainer(1, 0.1)
+    cb.on_validation_end(bad, None)
+    assert bad.should_stop and cb.pruned_at == 1  # stop cleanly, no raise inside the loop
+    with pytest.raises(optuna.TrialPruned, match=r"pruned at epoch 1 \(val/acc=0\.1\)"):
+        cb.check_pruned()
+
+
+def test_table_ranks_best_first(tmp_path):
+    study = _journal_study(tmp_path)
+    for lr, value in ((0.1, 0.5), (0.01, 0.9)):
+        t = study.ask()
+        t.suggest_float("optimizer.init_args.lr", 1e-3, 1.0, log=True)
+        t.suggest_int("layers.0.repeat", 1, 3)
+        study.tell(t, value)
+    t = study.ask()
+    t.set_user_attr("reason", "infeasible: 9 parameters > study.max_params 1")
+    study.tell(t, state=TrialState.PRUNED)
+    text = format_table(study)
+    lines = text.splitlines()
+    assert lines[0] == "study s: 2 complete, 1 pruned (maximize)"
+    assert lines[3].split()[:3] == ["1", "0.9000", "COMPLETE"] and "lr=" in lines[3]
+    assert "layers.0.repeat=" in lines[3] and "infeasible" in lines[5]
+    assert best_trial(study).number == 1
