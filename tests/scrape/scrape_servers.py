@@ -9,6 +9,7 @@ Content-Length, and a body that trickles one byte a second.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections import Counter
@@ -147,7 +148,7 @@ class _Server(ThreadingHTTPServer):
 class LocalServer:
     """SerpApi stand-in plus image host on one 127.0.0.1 port; use as a context manager."""
 
-    def __init__(self, key: str = "secret-test-key") -> None:
+    def __init__(self, key: str = "secret-test-key", tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.serp = FakeSerp(key=key)
         self.hits: Counter[str] = Counter()
@@ -157,13 +158,16 @@ class LocalServer:
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
+        self.scheme = "https" if tls else "http"
+        if tls is not None:  # the TLS handshake then happens in accept(), in the server thread
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def base(self) -> str:
         """``http://127.0.0.1:PORT`` (the --serpapi-url)."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         """Absolute URL of a route path."""
