@@ -23,7 +23,7 @@ from typing import Any, Optional
 import lightning as L
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
-from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from autolit.callbacks import ConfusionMatrixFigure, SampleGrid
 from autolit.datamodules import StoreDataModule
@@ -51,6 +51,16 @@ class ResolvedConfigSaver(SaveConfigCallback):
         resolved = resolved_config(self.config.as_dict(), pl_module, trainer.datamodule)
         path = Path(trainer.log_dir) / "resolved.yaml"
         path.write_text(yaml.safe_dump(resolved, sort_keys=False))
+
+
+class AutoLitParser(LightningArgumentParser):
+    """On a config error, a one-line usage instead of the hundreds of option lines argparse prints."""
+
+    def print_usage(self, file=None) -> None:
+        if file is sys.stderr:
+            file.write("usage: python -m autolit.fit --config FILE [--section.key=value ...]\n")
+        else:
+            super().print_usage(file)
 
 
 class AutoLitCLI(LightningCLI):
@@ -90,13 +100,16 @@ class AutoLitCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         callbacks = list(self.extra_callbacks)
-        given = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
-        if not any(isinstance(c, ModelCheckpoint) for c in given):
+        trainer_cfg = self._get(self.config_init, "trainer", default={})
+        given = trainer_cfg.get("callbacks") or []
+        wants_checkpoints = trainer_cfg.get("enable_checkpointing") is not False
+        if wants_checkpoints and not any(isinstance(c, ModelCheckpoint) for c in given):
             metric, mode = monitor_for(self.model.hparams.task)
             callbacks.append(ModelCheckpoint(monitor=metric, mode=mode, filename="best", save_last=True,
                                              auto_insert_metric_name=False))
         callbacks += [SampleGrid(), ConfusionMatrixFigure()]
-        if self.progress and not any(isinstance(c, RichProgressBar) for c in given):
+        wants_bar = self.progress and trainer_cfg.get("enable_progress_bar") is not False
+        if wants_bar and not any(isinstance(c, RichProgressBar) for c in given):
             callbacks.append(RichProgressBar())
         kwargs.setdefault("callbacks", callbacks)
         if not self.progress:
@@ -137,6 +150,7 @@ def build_cli(args: list[str] | dict | None = None, *, run_dir: Path | None = No
     else:
         logger = _logger_default(RUNS, _config_name(args if isinstance(args, list) else sys.argv[1:]))
     return AutoLitCLI(AutoLitModule, StoreDataModule, args=args, run=False, seed_everything_default=0,
+                      parser_class=AutoLitParser,
                       save_config_callback=ResolvedConfigSaver, save_config_kwargs={"overwrite": True},
                       trainer_defaults={"logger": logger}, extra_callbacks=extra_callbacks, progress=progress,
                       parser_kwargs={"description": "Train and test a spec-built model on an autolit store."})
@@ -163,11 +177,23 @@ def fit_and_test(cli: AutoLitCLI, *, test: bool = True) -> FitResult:
     for stage in (trainer.validate, trainer.test) if test else (trainer.validate,):
         for result in stage(model, datamodule=data, ckpt_path=ckpt, verbose=False):
             metrics.update({k: float(v) for k, v in result.items()})
+    if test and model.hparams.task == "regression":
+        metrics.update(mean_baseline(data))
     for logger in trainer.loggers:
         logger.log_hyperparams(final_hparams(cli.config.as_dict(), model), metrics)
         logger.save()
     return FitResult(metrics, Path(best) if best else None, Path(trainer.log_dir),
                      resolved_config(cli.config.as_dict(), model, data))
+
+
+def mean_baseline(data: StoreDataModule) -> dict[str, float]:
+    """Test MAE / RMSE of always predicting the train mean: what a regression model must beat."""
+    train, test = data.targets("train"), data.targets("test")
+    if len(train) == 0 or len(test) == 0:
+        return {}
+    error = test - train.mean()
+    return {"test/mae_mean_baseline": float(abs(error).mean()),
+            "test/rmse_mean_baseline": float((error ** 2).mean() ** 0.5)}
 
 
 def run_fit(config: dict[str, Any], *, run_dir: Path | None = None, callbacks: Sequence[L.Callback] = (),

@@ -130,6 +130,10 @@ class StoreDataModule(L.LightningDataModule):
         return {"image_size": self.image_size, "channels": self.channels, "mean": mean, "std": std,
                 "resize": RESIZE_RULE, "store_fingerprint": self.fingerprint, "task": self.task}
 
+    def targets(self, split: str) -> np.ndarray:
+        """All targets of a split (label indices or float values), in store key order."""
+        return np.asarray([self.reader.read(key)[1] for key in self.reader.keys(split)])
+
     # ---- Lightning hooks ----
     def prepare_data(self) -> None:
         if self._resolved_cache_mode() != "none":

@@ -1,0 +1,125 @@
+"""Malformed fit configs stop before training: exit code 2, the key or value named, no traceback."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+
+import pytest
+
+from autolit import fit
+from autolit.errors import run_cli
+from tests.fit.conftest import base_config, write_config, write_store
+
+
+def _layers(*layers):
+    return lambda c: c["model"].__setitem__("layers", list(layers))
+
+
+def _set(path: str, value):
+    def apply(config):
+        node = config
+        *parents, last = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return apply
+
+
+def _store(kind):
+    def apply(config, tmp_path):
+        if kind == "missing":
+            config["data"]["store"] = str(tmp_path / "nowhere")
+        elif kind == "not-a-store":
+            (tmp_path / "empty").mkdir()
+            config["data"]["store"] = str(tmp_path / "empty")
+        elif kind == "two-labels":
+            config["data"]["store"] = str(write_store(tmp_path / "two", n=40, labels=["a", "b", "c", "d"]))
+    return apply
+
+
+CASES = {
+    "unknown layer": (_layers({"Conv3d": {"out_channels": 8}}), r"Conv3d.*valid"),
+    "unknown layer argument": (_layers({"Conv2d": {"out_channel": 8, "kernel_size": 3}}), r"out_channel"),
+    "Linear on 4-D input": (_layers({"Conv2d": {"out_channels": 4, "kernel_size": 3}},
+                                    {"Linear": {"out_features": "n_labels"}}), r"Flatten"),
+    "kernel larger than input": (_layers({"Conv2d": {"out_channels": 4, "kernel_size": 20}}, {"Flatten": {}},
+                                         {"Linear": {"out_features": "n_labels"}}), r"kernel"),
+    "zero width": (_layers({"Flatten": {}}, {"Linear": {"out_features": 0}},
+                           {"Linear": {"out_features": "n_labels"}}), r"out_features"),
+    "negative width": (_layers({"Conv2d": {"out_channels": -3, "kernel_size": 3}}, {"Flatten": {}},
+                               {"Linear": {"out_features": "n_labels"}}), r"out_channels"),
+    "typo for n_labels": (_layers({"Flatten": {}}, {"Linear": {"out_features": "n_label"}}), r"n_labels"),
+    "wrong type in a layer": (_layers({"Flatten": {}}, {"Linear": {"out_features": "abc"}}), r"out_features"),
+    "layer entry not a map": (_layers("Flatten", {"Linear": {"out_features": "n_labels"}}),
+                              r"model\.layers(.|\n)*Flatten"),
+    "residual changes shape": (_layers({"Residual": {"layers": [{"Conv2d": {"out_channels": 5, "kernel_size": 3}}]}},
+                                       {"Flatten": {}}, {"Linear": {"out_features": "n_labels"}}), r"Residual"),
+    "unknown task": (_set("model.task", "classify"), r"classify"),
+    "unknown preset": (lambda c: c["model"].update(layers=None, preset="resnet999"), r"resnet999"),
+    "layers and preset": (_set("model.preset", "mlp"), r"preset"),
+    "unknown loss": (_set("model.loss", "hinge"), r"hinge"),
+    "unknown top-level key": (_set("modle", {"task": "multiclass"}), r"modle"),
+    "unknown model key": (_set("model.dropout", 0.5), r"dropout"),
+    "unknown trainer key": (_set("trainer.max_epoch", 3), r"max_epoch"),
+    "wrong type for batch_size": (_set("data.batch_size", "big"), r"batch_size"),
+    "negative batch_size": (_set("data.batch_size", -4), r"batch_size"),
+    "negative learning rate": (_set("optimizer.init_args.lr", -0.1), r"lr|learning rate"),
+    "unknown optimizer": (_set("optimizer.class_path", "torch.optim.Adamm"), r"Adamm"),
+    "bad channels": (_set("data.channels", 2), r"channels"),
+    "unknown cache mode": (_set("data.cache", "ram"), r"ram"),
+    "unknown augmentation": (_set("data.augment", [{"RandomFlip": {}}]), r"RandomFlip"),
+    "unknown data source": (lambda c: c["data"].update(source="kaggle"), None),  # paired with a missing store below
+    "binary on a 4-label store": (_set("model.task", "binary"), r"binary"),
+    "regression on a classification store": (_set("model.task", "regression"), r"regression"),
+}
+STORE_CASES = {"unknown data source": "missing", "binary on a 4-label store": "two-labels"}
+PATTERNS = {"unknown data source": r"kaggle"}
+
+
+def run_inprocess(monkeypatch, capsys, config_path) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["autolit.fit", "--config", str(config_path)])
+    with pytest.raises(SystemExit) as exc:
+        run_cli(fit.main)
+    return exc.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_malformed_config_stops_before_training(case, tiny_store, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = copy.deepcopy(base_config(tiny_store))
+    mutate, pattern = CASES[case]
+    if case in STORE_CASES:
+        _store(STORE_CASES[case])(config, tmp_path)
+    mutate(config)
+    code, err = run_inprocess(monkeypatch, capsys, write_config(tmp_path / "bad.yaml", config))
+    assert code != 0, err
+    assert "Traceback" not in err
+    assert re.search(PATTERNS.get(case, pattern), err), err
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize("store_kind, pattern", [("missing", r"does not exist"), ("not-a-store", r"not .*store")])
+def test_bad_store_path(store_kind, pattern, tiny_store, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = base_config(tiny_store)
+    _store(store_kind)(config, tmp_path)
+    code, err = run_inprocess(monkeypatch, capsys, write_config(tmp_path / "bad.yaml", config))
+    assert code == 2 and "Traceback" not in err
+    assert re.search(pattern, err), err
+
+
+def test_yaml_python_tag_is_refused_not_executed(tiny_store, tmp_path):
+    """A YAML python tag is never constructed: one clean error, and the command never runs."""
+    marker = tmp_path / "pwned"
+    text = write_config(tmp_path / "ok.yaml", base_config(tiny_store)).read_text()
+    text += f"\nevil: !!python/object/apply:os.system ['touch {marker}']\n"
+    (tmp_path / "bad.yaml").write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "autolit.fit", "--config", str(tmp_path / "bad.yaml")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert "python/object" in proc.stderr or "evil" in proc.stderr, proc.stderr
+    assert not marker.exists()
