@@ -54,16 +54,22 @@ def server() -> Iterator[LocalServer]:
         yield srv
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def no_remote_connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Fail the test on any connection attempt to a non-loopback address; returns the log."""
+    """Fail any scrape test that dials a non-loopback address (in this process); returns the log.
+
+    Autouse: every refusal must be decided from the resolved address before connecting, so no
+    test here ever needs the network. (Subprocess tests are only given loopback URLs.)
+    """
     attempts: list[str] = []
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
 
     def check(address: object) -> None:
-        host = address[0] if isinstance(address, tuple) else str(address)
-        attempts.append(str(host))
-        if not ipaddress.ip_address(str(host).split("%")[0]).is_loopback:
+        if not isinstance(address, tuple):  # AF_UNIX paths: not the network
+            return
+        host = str(address[0])
+        attempts.append(host)
+        if not ipaddress.ip_address(host.split("%")[0]).is_loopback:
             raise AssertionError(f"test tried to connect to non-loopback {host}")
 
     def connect(self: socket.socket, address: object) -> None:

@@ -149,3 +149,10 @@ def test_spaces_and_non_ascii_in_urls_are_percent_encoded(server: LocalServer) -
     server.routes["/ant photos/фото.jpg"] = Route(data=b"img")
     assert fetcher().fetch(server.url("/ant photos/фото.jpg")).data == b"img"
     assert server.hits["/ant photos/фото.jpg"] == 1
+
+
+def test_the_socket_guard_itself_fires() -> None:
+    import socket
+
+    with pytest.raises(AssertionError, match="non-loopback 10.0.0.1"):
+        socket.create_connection(("10.0.0.1", 80), timeout=0.1)
