@@ -59,7 +59,8 @@ def _add_import_options(p: argparse.ArgumentParser, *, variant: bool) -> None:
         p.add_argument("--workers", type=int, default=None, help="decode processes (default: CPUs)")
     p.add_argument("--max-side", type=int, default=None, help="long side limit for a new store (256)")
     p.add_argument("--encode", choices=ENCODINGS, default=None, help="encoding for a new store (PNG)")
-    p.add_argument("--batch-size", type=int, default=512, help="records per write transaction")
+    p.add_argument("--batch-size", type=int, default=importers.IMPORT_BATCH,
+                   help=f"images per write transaction (default {importers.IMPORT_BATCH})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 

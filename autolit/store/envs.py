@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -13,6 +14,7 @@ from autolit.errors import UserError
 from autolit.store.schema import META_KEY, SCHEMA_VERSION
 
 DATA_FILE = "data.mdb"
+WRITER_LOCK = "writer.lock"
 # Each DataLoader worker of each process holds one reader slot; LMDB's default (126) is tight
 # when several trials share a store.
 MAX_READERS = 1024
@@ -38,7 +40,7 @@ def check_new_store_location(path: Path) -> None:
     """A writer may create a store only in a new or empty directory (never inside user data)."""
     if path.exists() and not path.is_dir():
         raise UserError(f"store path {path} is a file; pass a directory for the store, e.g. {path}.store")
-    if path.is_dir() and not is_store(path) and any(p.name != "writer.lock" for p in path.iterdir()):
+    if path.is_dir() and not is_store(path) and any(p.name != WRITER_LOCK for p in path.iterdir()):
         raise UserError(
             f"{path} exists, is not empty and is not an autolit store; "
             "choose a new or empty directory for --store"
@@ -143,3 +145,26 @@ def check_schema(meta: dict, path: Path) -> None:
         )
     if version < 1:
         raise UserError(f"store {path} has an invalid schema version {version!r}; rebuild the store")
+
+
+def acquire_writer_lock(path: Path) -> int:
+    """Take the store's writer lock (released by the OS if the process dies)."""
+    fd = os.open(path / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise UserError(
+            f"store {path} is already being written by another process (pid {holder}); "
+            "wait for that import to finish, or use a different --store"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    return fd
+
+
+def release_writer_lock(fd: int) -> None:
+    """Drop the writer lock taken by :func:`acquire_writer_lock`."""
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)

@@ -31,12 +31,15 @@ ROTATION_MAX_DEGREES = 45.0
 ROTATION_SEED = 0
 _ARRAY_CHUNK, _FILE_CHUNK = 4096, 16
 _POOL_MIN_ARRAYS, _POOL_MIN_FILES = 8192, 64  # below this a pool costs more than it saves
+# Images per write transaction: each commit fsyncs, so big batches make bulk imports ~2x faster;
+# a crash loses at most one batch, which the next run of the same import redoes.
+IMPORT_BATCH = 2048
 
 __all__ = ["ImportReport", "import_csv", "import_digits", "import_folder", "import_idx"]
 
 
 def import_digits(store_path: str | Path, *, variant: str = "digits", progress: bool = False,
-                  policy: ImagePolicy | None = None, batch_size: int = 512) -> ImportReport:
+                  policy: ImagePolicy | None = None, batch_size: int = IMPORT_BATCH) -> ImportReport:
     """Import scikit-learn's bundled 8x8 digits (1,797 images; no download).
 
     Variants: ``digits`` (labels "0".."9"), ``parity`` (labels "even"/"odd"), ``rotation``
@@ -66,7 +69,7 @@ def import_digits(store_path: str | Path, *, variant: str = "digits", progress: 
 
 
 def import_idx(folder: str | Path, store_path: str | Path, *, progress: bool = False,
-               policy: ImagePolicy | None = None, batch_size: int = 512,
+               policy: ImagePolicy | None = None, batch_size: int = IMPORT_BATCH,
                workers: int | None = None) -> ImportReport:
     """Import MNIST-style IDX files: ``train-*`` (train/val by hash) and ``t10k-*`` (pinned to test)."""
     folder = _existing_dir(folder, "MNIST IDX folder")
@@ -96,7 +99,7 @@ def import_idx(folder: str | Path, store_path: str | Path, *, progress: bool = F
 
 
 def import_folder(folder: str | Path, store_path: str | Path, *, progress: bool = False,
-                  policy: ImagePolicy | None = None, batch_size: int = 512,
+                  policy: ImagePolicy | None = None, batch_size: int = IMPORT_BATCH,
                   workers: int | None = None) -> ImportReport:
     """Import ``folder/<label>/<image>`` (labels are the sorted subfolder names)."""
     folder = _existing_dir(folder, "image folder")
@@ -120,7 +123,7 @@ def import_folder(folder: str | Path, store_path: str | Path, *, progress: bool 
 
 
 def import_csv(csv_file: str | Path, store_path: str | Path, *, progress: bool = False,
-               policy: ImagePolicy | None = None, batch_size: int = 512,
+               policy: ImagePolicy | None = None, batch_size: int = IMPORT_BATCH,
                workers: int | None = None) -> ImportReport:
     """Import a regression set from ``path,target`` rows (paths relative to the CSV file)."""
     csv_file = Path(csv_file)

@@ -148,12 +148,12 @@ def _decode(data: bytes, policy: ImagePolicy) -> tuple[Image.Image, str]:
             im.load()
     except ImageRejected:
         raise
-    # struct.error: some Pillow plugins leak it on corrupt headers.
     except UnidentifiedImageError as exc:
         raise ImageRejected("not_image", _short(exc)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected("too_large", _short(exc)) from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        # struct.error: some Pillow plugins leak it on corrupt headers.
         raise ImageRejected("truncated", _short(exc)) from None
     return im, fmt
 

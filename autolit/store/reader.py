@@ -8,7 +8,6 @@ Transactions are short (one per read) so readers never pin old pages while a wri
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -8,9 +8,7 @@ at most the open batch and never leaves half a record or a record without its me
 from __future__ import annotations
 
 import copy
-import fcntl
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +18,11 @@ import lmdb
 from autolit.errors import UserError
 from autolit.store import schema
 from autolit.store.envs import (
-    check_new_store_location, check_schema, close_writer_env, is_store, open_writer_env,
+    acquire_writer_lock, check_new_store_location, check_schema, close_writer_env, is_store,
+    open_writer_env, release_writer_lock,
 )
 from autolit.store.policy import ImagePolicy, ImageRejected, NormalizedImage, normalize_image
 from autolit.store.splits import SPLITS, SplitPolicy, split_for
-
-LOCK_FILE = "writer.lock"
-
 
 @dataclass
 class AddResult:
@@ -39,20 +35,25 @@ class AddResult:
 
 
 class StoreWriter:
-    """Create or extend a store; use as a context manager so the last batch is committed."""
+    """Create or extend a store; use as a context manager so the last batch is committed.
+
+    ``task``, ``policy`` and ``split`` left as None mean "the store's own" (for a new store:
+    classification, ``ImagePolicy()``, ``SplitPolicy()``); given values must match an existing
+    store. ``batch_size`` counts images handled (added, duplicate or rejected) per transaction.
+    """
 
     def __init__(
-        self, path: str | Path, *, task: str = "classification", labels: Sequence[str] | None = None,
+        self, path: str | Path, *, task: str | None = None, labels: Sequence[str] | None = None,
         policy: ImagePolicy | None = None, split: SplitPolicy | None = None,
         batch_size: int = 512, map_size: int = 1 << 28,
     ) -> None:
         self.path = Path(path)
-        if task not in schema.TASKS:
+        if task is not None and task not in schema.TASKS:
             raise UserError(f"task {task!r} is not supported; use one of {list(schema.TASKS)}")
         check_new_store_location(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.batch_size = max(1, int(batch_size))
-        self._lock_fd = _acquire_lock(self.path)
+        self._lock_fd = acquire_writer_lock(self.path)
         self._env: lmdb.Environment | None = None
         self._rtxn: lmdb.Transaction | None = None
         self._records: list[tuple[bytes, bytes]] = []
@@ -167,8 +168,7 @@ class StoreWriter:
             close_writer_env(self.path)
             self._env = None
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
+            release_writer_lock(self._lock_fd)
             self._lock_fd = None
 
     def __enter__(self) -> StoreWriter:
@@ -179,19 +179,20 @@ class StoreWriter:
         self.close()
 
     # ------------------------------------------------------------------ internals
-    def _open_meta(self, existed: bool, task: str, labels: Sequence[str] | None,
+    def _open_meta(self, existed: bool, task: str | None, labels: Sequence[str] | None,
                    policy: ImagePolicy | None, split: SplitPolicy | None) -> dict:
         """Load the meta of an existing store (checking compatibility) or write a new one."""
         raw = self._read_txn().get(schema.META_KEY) if existed else None
         self._end_read_txn()
         if raw is None:
-            meta = schema.new_meta(task, _unique(labels or []), (policy or ImagePolicy()).to_dict(),
+            meta = schema.new_meta(task or "classification", _unique(labels or []), (policy or ImagePolicy()).to_dict(),
                                    (split or SplitPolicy()).to_dict())
             self._write(lambda txn: txn.put(schema.META_KEY, schema.dumps(meta)))
             return meta
         meta = json.loads(bytes(raw))
         check_schema(meta, self.path)
-        _check_same(self.path, "task", meta["task"], task)
+        if task is not None:
+            _check_same(self.path, "task", meta["task"], task)
         if policy is not None:
             _check_same(self.path, "image policy", meta["policy"], policy.to_dict())
         if split is not None:
@@ -235,7 +236,9 @@ class StoreWriter:
         return sha in self._shas or self._read_txn().get(schema.hash_key(sha)) is not None
 
     def _maybe_flush(self) -> None:
-        if len(self._records) + len(self._sources) >= self.batch_size:
+        # Every add or mark records its source, so this counts images handled (added, duplicate
+        # or rejected) in the open batch.
+        if max(len(self._records), len(self._sources)) >= self.batch_size:
             self.flush()
 
     def _apply_batch(self, txn: lmdb.Transaction) -> None:
@@ -270,23 +273,6 @@ class StoreWriter:
         if self._rtxn is not None:
             self._rtxn.abort()
             self._rtxn = None
-
-
-def _acquire_lock(path: Path) -> int:
-    """Take the store's writer lock (released by the OS if the process dies)."""
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-        os.close(fd)
-        raise UserError(
-            f"store {path} is already being written by another process (pid {holder}); "
-            "wait for that import to finish, or use a different --store"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
-    return fd
 
 
 def _check_same(path: Path, what: str, stored: object, given: object) -> None:
