@@ -51,3 +51,44 @@ def write_configs(tmp: Path, *, fit: dict | None = None, study: dict | None = No
 def search_yaml(tmp_path: Path) -> Path:
     """A valid stub search config."""
     return write_configs(tmp_path)
+
+
+def write_tiny_store(path: Path, n: int = 90, size: int = 8) -> Path:
+    """A tiny 3-label store a small CNN separates in an epoch (bar / dot / ring on noise)."""
+    import numpy as np
+
+    from autolit.store import StoreWriter, encode_array
+
+    labels = ["bar", "dot", "ring"]
+    rng = np.random.default_rng(0)
+    with StoreWriter(path, labels=labels) as writer:
+        for i in range(n):
+            k = i % 3
+            img = rng.integers(0, 40, (size, size), dtype=np.uint8)
+            if k == 0:
+                img[size // 2 - 1: size // 2 + 1, :] = 220
+            elif k == 1:
+                img[size // 2 - 1: size // 2 + 1, size // 2 - 1: size // 2 + 1] = 220
+            else:
+                img[[0, -1], :] = 220
+                img[:, [0, -1]] = 220
+            writer.add_normalized(encode_array(img), label=labels[k], source=f"synthetic/{i}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory) -> Path:
+    """A session-wide tiny synthetic store."""
+    return write_tiny_store(tmp_path_factory.mktemp("stores") / "tiny")
+
+
+def real_fit_config(store: Path) -> dict:
+    """A fit config that trains in about a second on the tiny store."""
+    return {
+        "seed_everything": 0,
+        "trainer": {"max_epochs": 2, "accelerator": "cpu", "devices": 1, "log_every_n_steps": 1,
+                    "limit_train_batches": 2, "limit_val_batches": 1},
+        "model": {"task": "multiclass", "layers": [{"Flatten": {}}, {"Linear": {"out_features": "n_labels"}}]},
+        "data": {"store": str(store), "batch_size": 16},
+        "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.01}},
+    }

@@ -1,0 +1,50 @@
+"""The real CLI end to end on a tiny store: two CPU workers, trial folders, status table, best export."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import optuna
+import yaml
+from optuna.trial import TrialState
+
+from autolit.search.storage import open_storage
+
+from conftest import SPACE, real_fit_config, write_configs
+
+
+def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autolit.search", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+def test_cli_two_workers_trial_folders_table_and_export(tmp_path, tiny_store):
+    path = write_configs(tmp_path, fit=real_fit_config(tiny_store), space=SPACE,
+                         study={"name": "tiny", "pruner": {"type": "NopPruner"}})
+    journal = tmp_path / "runs" / "tiny" / "journal.log"
+    run = _cli("--config", str(path), "--n-trials", "3", "--devices", "cpu:2", "--runs-dir",
+               str(tmp_path / "runs"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "study tiny:" in run.stdout and "layers.0.repeat=" in run.stdout
+
+    study = optuna.load_study(study_name="tiny", storage=open_storage(str(journal)))
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) >= 3 and len({t.user_attrs["worker"] for t in study.trials}) == 2
+    best = max(done, key=lambda t: t.value)
+    folder = tmp_path / "runs" / "tiny" / f"trial_{best.number}"
+    resolved = yaml.safe_load((folder / "resolved.yaml").read_text())
+    assert resolved["seed_everything"] == best.number  # study.seed 0 + trial number
+    assert resolved["optimizer"]["init_args"]["lr"] == best.params["optimizer.init_args.lr"]
+    convs = [layer["Conv2d"] for layer in resolved["model"]["layers"] if "Conv2d" in layer]
+    assert len(convs) == best.params["layers.0.repeat"] and convs[0]["in_channels"] == 1  # auto filled
+    assert list(folder.glob("events.out.tfevents.*")) and (folder / "checkpoints" / "best.ckpt").is_file()
+
+    status = _cli("status", "--storage", str(journal), "--study-name", "tiny", cwd=tmp_path)
+    assert status.returncode == 0 and status.stdout.splitlines()[3].split()[0] == str(best.number)
+    export = _cli("best", "--storage", str(journal), "--study-name", "tiny", "--export", str(tmp_path / "out"),
+                  cwd=tmp_path)
+    assert export.returncode == 0, export.stderr[-3000:]
+    assert (tmp_path / "out" / "model.pt").is_file()
+    missing = _cli("status", "--storage", str(journal), "--study-name", "nope", cwd=tmp_path)
+    assert missing.returncode == 2 and "--study-name nope: not in" in missing.stderr
