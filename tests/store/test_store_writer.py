@@ -108,6 +108,8 @@ def test_regression_targets(tmp_path):
             w.add_image(png_bytes(2), label="x", source="2")
         with pytest.raises(ValueError, match="finite"):
             w.add_image(png_bytes(3), target=float("nan"), source="3")
+    with StoreWriter(tmp_path / "s") as w:  # task=None: the store's own
+        assert w.task == "regression"
     reader = StoreReader(tmp_path / "s")
     assert reader.read(reader.keys()[0])[1] == 1.5 and reader.meta.labels == []
 
