@@ -4,7 +4,7 @@
                                    [--max-sides 256] [--repeat 1]
 
 Starts the test suite's local SerpApi stand-in and image host (tests/scrape/scrape_servers.py)
-on 127.0.0.1, serves every photo of hymenoptera_data/train (ants, bees) as search results, and
+on 127.0.0.1 in a child process (so the server does not compete for the scraper's GIL), serves every photo of hymenoptera_data/train (ants, bees) as search results, and
 scrapes them into a fresh temporary store for each setting. The per-host bound is set to the
 worker count so the workers, not politeness, are what is measured. Prints a table; the last
 line is one JSON object with every row.
@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -59,10 +61,18 @@ def serve_photos(server: LocalServer, data: Path) -> dict[str, float]:
     return {"photos": count, "mean_kb": round(total_bytes / max(count, 1) / 1024, 1)}
 
 
-def one_run(server: LocalServer, workers: int, max_side: int) -> dict:
+def _serve(data: Path, queue: multiprocessing.Queue) -> None:
+    """Child process: run the servers (so they do not share the scraper's GIL) until killed."""
+    with LocalServer(key=KEY) as server:
+        served = serve_photos(server, data)
+        queue.put((server.base, served))
+        threading.Event().wait()
+
+
+def one_run(base: str, workers: int, max_side: int) -> dict:
     """Scrape both queries into a new temporary store; return the row of the table."""
     with tempfile.TemporaryDirectory() as tmp:
-        search = SerpApiImages(KEY, SerpConfig(base_url=server.base))
+        search = SerpApiImages(KEY, SerpConfig(base_url=base))
         fetcher = SafeFetcher(NetPolicy(["127.0.0.1"]), FetchLimits(per_host=workers))
         options = ScrapeOptions(per_query=10_000, workers=workers, max_side=max_side, progress=False)
         started = time.perf_counter()
@@ -84,12 +94,19 @@ def main() -> None:
     if not (args.data / "train" / "ants").is_dir():
         sys.exit(f"error: no hymenoptera photos at {args.data}; pass --data or set AUTOLIT_SHARED_DATA")
     rows = []
-    with LocalServer(key=KEY) as server:
-        served = serve_photos(server, args.data)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_serve, args=(args.data, queue), daemon=True)
+    child.start()
+    try:
+        base, served = queue.get(timeout=60)
         for max_side in (int(s) for s in args.max_sides.split(",")):
             for workers in (int(w) for w in args.workers.split(",")):
-                runs = [one_run(server, workers, max_side) for _ in range(args.repeat)]
+                runs = [one_run(base, workers, max_side) for _ in range(args.repeat)]
                 rows.append(min(runs, key=lambda r: r["seconds"]))
+    finally:
+        child.terminate()
+        child.join()
     print(f"{served['photos']} photos served from 127.0.0.1, mean {served['mean_kb']} KB; "
           f"{os.cpu_count()} CPUs")
     print(f"{'workers':>7} {'max_side':>8} {'kept':>5} {'seconds':>8} {'images/s':>9} {'store MB':>8}")
