@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     search = SerpApiImages(key, SerpConfig(
         base_url=args.serpapi_url, engine=args.engine, retries=args.retries,
         retry_delay=args.retry_delay, max_pages=args.max_pages),
-        on_retry=lambda message: warn.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True))
+        on_retry=lambda message: warn.print(f"warning: {message}", markup=False,
+                                            highlight=False, soft_wrap=True))
     limits = FetchLimits(connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
                          deadline=args.download_deadline, max_bytes=args.max_bytes,
                          per_host=args.per_host)
