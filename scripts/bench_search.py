@@ -1,0 +1,174 @@
+"""Benchmarks of the search driver on digits (CPU). Prints tables, then one JSON line.
+
+    python scripts/bench_search.py            # full: 3 seeds x 240 device-s per method, 16 trials x 1|2 workers
+    python scripts/bench_search.py --quick    # a few minutes: smaller budgets
+    python scripts/bench_search.py --postgres postgresql://autolit:autolit@127.0.0.1:5432/autolit_test
+
+1. TPE + Hyperband vs random search without pruning, equal device-second budget, >= 3 seeds:
+   device-seconds until a completed trial reaches the target val/acc (sum of trial durations).
+2. Trials/hour with 1 vs 2 worker processes (the real driver, journal storage, no pruning).
+3. Storage time per trial (the storage calls one trial makes) as a share of the mean trial time.
+4. Worker memory: RSS after 2 and after 20 small trials run in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import yaml
+
+from autolit.search.config import load_search_config
+from autolit.search.devices import cpu_slots, parse_devices
+from autolit.search.driver import SearchRun, run_search
+from autolit.search.feasibility import data_info_for
+from autolit.search.objective import Objective, make_objective
+from autolit.search.storage import open_storage
+from autolit.search.study import TrialFailed, make_pruner, make_sampler
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "search" / "digits.yaml"
+
+
+def _objective(cfg, runs: Path) -> Objective:
+    from autolit.fit import run_fit
+
+    return Objective(cfg, cpu_slots(1, 2)[0], runs, fit=run_fit)
+
+
+def _duration(t: optuna.trial.FrozenTrial) -> float:
+    return (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
+
+
+def run_budget(cfg, method: str, seed: int, budget_s: float, target: float, runs: Path) -> dict:
+    """Trials one after another until their durations sum to ``budget_s``."""
+    if method == "tpe+hyperband":
+        sampler = make_sampler(cfg.study.sampler, seed=seed, parallel=False)
+        pruner = make_pruner(cfg.study.pruner)
+    else:
+        sampler, pruner = optuna.samplers.RandomSampler(seed=seed), optuna.pruners.NopPruner()
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner,
+                                study_name=f"{method}-{seed}")
+    objective, spent, reached = _objective(cfg, runs / f"{method}-{seed}"), 0.0, None
+    while spent < budget_s:
+        study.optimize(objective, n_trials=1, catch=(TrialFailed,))
+        trial = study.trials[-1]
+        spent += _duration(trial)
+        if reached is None and trial.value is not None and trial.value >= target:
+            reached = spent
+    states = [t.state.name for t in study.trials]
+    best = max((t.value for t in study.trials if t.value is not None), default=float("nan"))
+    return {"method": method, "seed": seed, "trials": len(states), "pruned": states.count("PRUNED"),
+            "best": best, "device_s": round(spent, 1), "to_target_s": None if reached is None else round(reached, 1)}
+
+
+def throughput(cfg_path: Path, workers: int, n: int, tmp: Path) -> dict:
+    """Trials/hour of the real driver (spawned workers) with ``workers`` CPU workers.
+
+    Random sampling without pruning, so both runs do the same kind of work.
+    """
+    raw = yaml.safe_load(cfg_path.read_text())
+    raw["fit_config"] = str((cfg_path.parent / raw["fit_config"]).resolve())
+    raw["study"].update(sampler={"type": "RandomSampler"}, pruner={"type": "NopPruner"})
+    path = tmp / f"tp{workers}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    cfg = load_search_config(path)
+    run = SearchRun(cfg=cfg, storage=str(tmp / f"tp{workers}.log"), study_name=f"tp{workers}", n_trials=n,
+                    timeout=None, slots=parse_devices(f"cpu:{workers}"), runs_dir=tmp / f"tp{workers}")
+    start = time.perf_counter()
+    study = run_search(run, make_objective)
+    wall = time.perf_counter() - start
+    done = sum(t.state.name in ("COMPLETE", "PRUNED") for t in study.trials)
+    return {"workers": workers, "trials": done, "wall_s": round(wall, 1), "trials_per_hour": round(done / wall * 3600, 1)}
+
+
+def storage_cost(spec: str, n: int = 20) -> float:
+    """Seconds of storage calls per trial: ask, 6 params, 6 attrs, 3 reports, tell."""
+    study = optuna.create_study(study_name=f"bench-{time.time_ns()}", storage=open_storage(spec),
+                                direction="maximize")
+    start = time.perf_counter()
+    for _ in range(n):
+        trial = study.ask()
+        for i in range(6):
+            trial.suggest_float(f"p{i}", 1e-4, 1.0, log=True)
+            trial.set_user_attr(f"a{i}", "x" * 40)
+        for epoch in range(3):
+            trial.report(0.5, epoch)
+            trial.should_prune()
+        study.tell(trial, 0.5)
+    cost = (time.perf_counter() - start) / n
+    optuna.delete_study(study_name=study.study_name, storage=study._storage)
+    return cost
+
+
+def memory(cfg, runs: Path, n: int) -> dict:
+    """RSS of this process after each of ``n`` trials (the same loop a worker runs)."""
+    def rss_mb() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    objective, rss = _objective(cfg, runs / "mem"), []
+    for _ in range(n):
+        study.optimize(objective, n_trials=1, catch=(TrialFailed,), gc_after_trial=True)
+        rss.append(rss_mb())
+    return {"trials": n, "rss_after_2_mb": round(rss[1], 1), "rss_after_n_mb": round(rss[-1], 1),
+            "growth_pct": round(100 * (rss[-1] - rss[1]) / rss[1], 1)}
+
+
+def table(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    cells = [[str(r[k]) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--target", type=float, default=0.99, help="val/acc a search must reach")
+    p.add_argument("--postgres", help="also time a PostgreSQL storage at this URL")
+    args = p.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    budget, n_tp, n_mem = (90.0, 4, 8) if args.quick else (240.0, 16, 20)
+    cfg = load_search_config(CONFIG)
+    data_info_for(cfg.fit_config)  # build the digits store once, outside every timing
+    out: dict = {"quick": args.quick, "target": args.target}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        rows = [run_budget(cfg, m, s, budget, args.target, tmp) for m in ("tpe+hyperband", "random")
+                for s in range(args.seeds)]
+        print(f"\n1. device-seconds to val/acc >= {args.target} (budget {budget:.0f} s per run)\n" + table(rows))
+        for m in ("tpe+hyperband", "random"):
+            reached = [r["to_target_s"] for r in rows if r["method"] == m and r["to_target_s"] is not None]
+            out[m] = {"median_to_target_s": statistics.median(reached) if reached else None,
+                      "reached": f"{len(reached)}/{args.seeds}",
+                      "mean_best": round(statistics.mean(r["best"] for r in rows if r["method"] == m), 4)}
+        tp = [throughput(CONFIG, w, n_tp, tmp) for w in (1, 2)]
+        print("\n2. trials/hour, real driver\n" + table(tp))
+        out["trials_per_hour"] = {str(r["workers"]): r["trials_per_hour"] for r in tp}
+        mean_trial = statistics.mean(r["device_s"] / r["trials"] for r in rows)
+        stores = {"journal": str(tmp / "bench.log")}
+        if args.postgres:
+            stores["postgresql"] = args.postgres
+        st = [{"storage": k, "s_per_trial": round(storage_cost(v), 4), "mean_trial_s": round(mean_trial, 2),
+               "share_pct": round(100 * storage_cost(v) / mean_trial, 3)} for k, v in stores.items()]
+        print("\n3. storage time per trial\n" + table(st))
+        out["storage_share_pct"] = {r["storage"]: r["share_pct"] for r in st}
+        mem = memory(cfg, tmp, n_mem)
+        print("\n4. worker RSS (one process, trials in a row)\n" + table([mem]))
+        out["memory"] = mem
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
