@@ -80,3 +80,25 @@ class ConfusionMatrixFigure(L.Callback):
         fig.tight_layout()
         writer.add_figure("val/confusion_matrix", fig, global_step=trainer.global_step)
         plt.close(fig)
+
+
+class BestValMetrics(L.Callback):
+    """Keeps every ``val/*`` metric of the epoch that was best by ``monitor``: the best checkpoint's."""
+
+    def __init__(self, monitor: str, mode: str) -> None:
+        self.monitor, self.mode = monitor, mode
+        self.metrics: dict[str, float] = {}
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        best = self.metrics.get(self.monitor)
+        if best is None or (value > best if self.mode == "max" else value < best):
+            self.metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+
+    def state_dict(self) -> dict:
+        return {"metrics": self.metrics}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.metrics = dict(state_dict.get("metrics", {}))

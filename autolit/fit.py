@@ -25,7 +25,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from autolit.callbacks import ConfusionMatrixFigure, SampleGrid
+from autolit.callbacks import BestValMetrics, ConfusionMatrixFigure, SampleGrid
 from autolit.datamodules import StoreDataModule
 from autolit.errors import UserError, run_cli
 from autolit.modules import AutoLitModule, NonFiniteLossError
@@ -105,9 +105,14 @@ class AutoLitCLI(LightningCLI):
         wants_checkpoints = trainer_cfg.get("enable_checkpointing") is not False
         if wants_checkpoints and not any(isinstance(c, ModelCheckpoint) for c in given):
             metric, mode = monitor_for(self.model.hparams.task)
-            callbacks.append(ModelCheckpoint(monitor=metric, mode=mode, filename="best", save_last=True,
-                                             auto_insert_metric_name=False))
-        callbacks += [SampleGrid(), ConfusionMatrixFigure()]
+            # Two callbacks: Lightning's save_last only refreshes last.ckpt when the best one changes,
+            # but resuming needs the state of the latest epoch.
+            callbacks.append(ModelCheckpoint(monitor=metric, mode=mode, filename="best",
+                                             auto_insert_metric_name=False, enable_version_counter=False))
+            callbacks.append(ModelCheckpoint(monitor=None, save_top_k=1, filename="last",
+                                             enable_version_counter=False))
+        self.best_val = BestValMetrics(*monitor_for(self.model.hparams.task))
+        callbacks += [self.best_val, SampleGrid(), ConfusionMatrixFigure()]
         wants_bar = self.progress and trainer_cfg.get("enable_progress_bar") is not False
         if wants_bar and not any(isinstance(c, RichProgressBar) for c in given):
             callbacks.append(RichProgressBar())
@@ -172,15 +177,16 @@ def fit_and_test(cli: AutoLitCLI, *, test: bool = True) -> FitResult:
     if trainer.interrupted:
         raise KeyboardInterrupt
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    ckpt = best or None
-    metrics: dict[str, float] = {}
-    for stage in (trainer.validate, trainer.test) if test else (trainer.validate,):
-        for result in stage(model, datamodule=data, ckpt_path=ckpt, verbose=False):
+    metrics = dict(cli.best_val.metrics)
+    if test:
+        for result in trainer.test(model, datamodule=data, ckpt_path=best or None, verbose=False):
             metrics.update({k: float(v) for k, v in result.items()})
-    if test and model.hparams.task == "regression":
-        metrics.update(mean_baseline(data))
+        if model.hparams.task == "regression":
+            metrics.update(mean_baseline(data))
     for logger in trainer.loggers:
-        logger.log_hyperparams(final_hparams(cli.config.as_dict(), model), metrics)
+        # "hparams/" keeps these step-0 points off the training curves; the hparams tab shows them.
+        logger.log_hyperparams(final_hparams(cli.config.as_dict(), model),
+                               {f"hparams/{k}": v for k, v in metrics.items()})
         logger.save()
     return FitResult(metrics, Path(best) if best else None, Path(trainer.log_dir),
                      resolved_config(cli.config.as_dict(), model, data))
