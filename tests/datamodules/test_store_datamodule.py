@@ -1,0 +1,172 @@
+"""StoreDataModule on tiny synthetic stores: what it exposes, the three serving modes, workers, caches."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autolit.datamodules import StoreDataModule
+from autolit.datamodules import cache as decoded_cache
+from autolit.errors import UserError
+from autolit.store import StoreReader, StoreWriter, encode_array
+from tests.synthetic import LABELS, write_store
+
+
+@pytest.fixture()
+def store(tmp_path) -> Path:
+    return write_store(tmp_path / "s", n=90)
+
+
+def digests(batches) -> list[str]:
+    """One sha256 per image of every batch, so images can be followed across loaders and orders."""
+    return [hashlib.sha256(img.numpy().tobytes()).hexdigest() for x, _ in batches for img in x]
+
+
+def served(dm: StoreDataModule, split: str) -> list:
+    dm.setup("fit")
+    return list(getattr(dm, f"{split}_dataloader")())
+
+
+def test_exposes_what_the_model_resolves_its_spec_from(store):
+    dm = StoreDataModule(str(store), image_size=12, channels=3)
+    assert dm.task == "classification"  # the store's kind; the model picks multiclass or binary
+    assert dm.label_names == LABELS and dm.n_labels == 3
+    assert dm.input_shape == [3, 12, 12]
+    native = StoreDataModule(str(store))
+    assert native.input_shape == [1, 8, 8]
+    pre = native.preprocessing
+    assert pre["image_size"] == 8 and pre["channels"] == 1 and pre["store_fingerprint"] == native.fingerprint
+    assert len(pre["mean"]) == len(pre["std"]) == 1 and 0 < pre["mean"][0] < 1
+
+
+@pytest.mark.parametrize("mode", ["none", "decoded", "device"])
+def test_every_mode_serves_each_split_record_once_per_epoch(store, mode):
+    dm = StoreDataModule(str(store), batch_size=8, cache=mode)
+    counts = StoreReader(store).meta.splits
+    for split in ("train", "val", "test"):
+        batches = served(dm, split)
+        got = digests(batches)
+        assert len(got) == len(set(got)) == counts[split], split
+        x, y = batches[0]
+        assert x.dtype == torch.uint8 and x.shape[1:] == (1, 8, 8) and y.dtype == torch.long
+    # the shuffled train loader gives a new order each epoch, still each record once
+    first, second = digests(dm.train_dataloader()), digests(dm.train_dataloader())
+    assert first != second and sorted(first) == sorted(second)
+
+
+def test_modes_agree_on_pixels_and_targets(store):
+    """The decoded cache and device mode are exact copies of decoding from LMDB (no drift between paths)."""
+    results = {}
+    for mode in ("none", "decoded", "device"):
+        batches = served(StoreDataModule(str(store), image_size=16, batch_size=16, cache=mode), "val")
+        results[mode] = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))
+    for mode in ("decoded", "device"):
+        assert torch.equal(results[mode][0], results["none"][0]), mode
+        assert torch.equal(results[mode][1], results["none"][1]), mode
+
+
+def test_auto_picks_device_for_small_sets_and_decoded_with_augmentation(store):
+    assert StoreDataModule(str(store))._resolved_cache_mode() == "device"
+    flip = [{"RandomHorizontalFlip": {"p": 1.0}}]
+    assert StoreDataModule(str(store), augment=flip)._resolved_cache_mode() == "decoded"
+    assert StoreDataModule(str(store), device_limit_mb=0)._resolved_cache_mode() == "decoded"
+
+
+def test_augmentations_touch_the_train_split_only(store):
+    flip = [{"RandomHorizontalFlip": {"p": 1.0}}]
+    plain = StoreDataModule(str(store), batch_size=64, cache="decoded")
+    flipped = StoreDataModule(str(store), batch_size=64, cache="decoded", augment=flip)
+    assert digests(served(plain, "val")) == digests(served(flipped, "val"))
+    x_plain = {hashlib.sha256(img.flip(-1).numpy().tobytes()).hexdigest() for x, _ in served(plain, "train") for img in x}
+    assert set(digests(served(flipped, "train"))) == x_plain
+
+
+def test_device_mode_refuses_augmentations_with_the_fix(store):
+    dm = StoreDataModule(str(store), cache="device", augment=[{"RandomHorizontalFlip": {}}])
+    with pytest.raises(UserError, match="use cache: decoded with data.augment"):
+        dm.setup("fit")
+
+
+def test_normalisation_runs_after_transfer_with_train_statistics(store):
+    dm = StoreDataModule(str(store), batch_size=1000)
+    x, y = next(iter(served(dm, "train")))
+    xn, yn = dm.on_after_batch_transfer((x, y), 0)
+    assert xn.dtype == torch.float32 and torch.equal(yn, y)
+    assert abs(float(xn.mean())) < 1e-3 and abs(float(xn.std()) - 1) < 0.05  # the stats are the train split's
+    example = torch.zeros(2, 1, 8, 8)
+    assert dm.on_after_batch_transfer(example, 0) is example  # float inputs (model summary) pass through
+
+
+def test_statistics_are_computed_once_and_stored(store, monkeypatch):
+    first = StoreDataModule(str(store)).mean_std
+    import autolit.datamodules.stats as stats
+
+    monkeypatch.setattr(stats, "decode_image", lambda *a: pytest.fail("stats recomputed"))
+    assert StoreDataModule(str(store)).mean_std == first
+    given = StoreDataModule(str(store), mean=[0.5], std=[0.25]).mean_std
+    assert given == ([0.5], [0.25])
+
+
+def test_decoded_cache_is_built_once_then_reused_and_keyed_by_content(store, monkeypatch):
+    StoreDataModule(str(store), image_size=16, cache="decoded").prepare_data()
+    built = list((store / "cache").glob("decoded-*-16px-1c"))
+    assert len(built) == 1
+    stamp = (built[0] / "images.npy").stat().st_mtime_ns
+
+    monkeypatch.setattr(decoded_cache, "_build", lambda *a: pytest.fail("cache rebuilt"))
+    dm = StoreDataModule(str(store), image_size=16, cache="decoded")
+    dm.prepare_data()
+    served(dm, "train")
+    assert (built[0] / "images.npy").stat().st_mtime_ns == stamp
+    monkeypatch.undo()
+
+    # new content means a new fingerprint, so a new cache: the old one is never served stale
+    with StoreWriter(store) as writer:
+        writer.add_normalized(encode_array(np.full((8, 8), 7, np.uint8)), label="dot", source="extra")
+    StoreDataModule(str(store), image_size=16, cache="decoded").prepare_data()
+    assert len(list((store / "cache").glob("decoded-*-16px-1c"))) == 2
+    assert not list((store / "cache").glob(".building-*"))
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_loader_workers_read_each_record_once(store, method):
+    """Two workers decoding from LMDB (cache: none), under fork and spawn, after the parent has read."""
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"start method {method} is not available on this platform")
+    dm = StoreDataModule(str(store), batch_size=5, num_workers=2, cache="none")
+    single = sorted(digests(served(StoreDataModule(str(store), batch_size=5, cache="none"), "train")))
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    loader.multiprocessing_context = multiprocessing.get_context(method)
+    assert sorted(digests(loader)) == single
+    assert sorted(digests(loader)) == single  # a second epoch (new worker processes) too
+
+
+def test_missing_store_without_source_names_the_fix(tmp_path):
+    with pytest.raises(UserError, match=r"data.store: .*missing.* does not exist; import data first"):
+        StoreDataModule(str(tmp_path / "missing")).n_labels
+
+
+def test_missing_store_with_source_is_created_on_first_use(tmp_path):
+    dm = StoreDataModule(str(tmp_path / "digits"), source="digits")
+    assert dm.n_labels == 10 and dm.input_shape == [1, 8, 8]
+    assert StoreReader(tmp_path / "digits").meta.count == 1797
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"cache": "ram"}, "data.cache: unknown mode 'ram'"),
+    ({"channels": 2}, "data.channels must be 1 .grey. or 3 .RGB."),
+    ({"batch_size": 0}, "data.batch_size must be a positive integer"),
+    ({"image_size": -4}, "data.image_size must be a positive integer"),
+    ({"num_workers": -1}, "data.num_workers must be 0 or more"),
+    ({"augment": [{"RandomFlip": {}}]}, r"data.augment\[0\]: unknown augmentation 'RandomFlip'"),
+])
+def test_bad_arguments_name_the_key(store, kwargs, match):
+    with pytest.raises(UserError, match=match):
+        StoreDataModule(str(store), **kwargs)
