@@ -1,13 +1,14 @@
-"""Map-style datasets over a store split: decode-on-read (LMDB) and the decoded uint8 cache.
+"""What serves a store split: map-style datasets (decode-on-read from LMDB; the decoded uint8 cache
+with per-image augmentations) for DataLoader workers, and :class:`BatchLoader` for plain slicing.
 
-Both implement ``__getitems__`` so a DataLoader worker fetches a whole batch in one call and
+The datasets implement ``__getitems__`` so a DataLoader worker fetches a whole batch in one call and
 returns it already stacked (``(B, C, S, S)`` uint8, ``(B,)`` targets): no per-sample collate.
 Normalisation happens later on the device (``StoreDataModule.on_after_batch_transfer``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -81,26 +82,43 @@ class ArrayDataset(Dataset):
         return x, torch.from_numpy(np.ascontiguousarray(self.targets[order]))
 
 
-class DeviceLoader:
-    """Batches straight from tensors that already live on the training device ("device mode").
+class BatchLoader:
+    """Whole batches by indexing arrays directly, in the training process: no workers, no collate.
 
-    For small data sets every trial re-reads: no workers, no host-to-device copies, no collate.
-    Shuffling uses its own seeded generator so runs replay.
+    Serves the decoded cache (numpy, memory-mapped: one fancy-index copy per batch) and device mode
+    (tensors already on the training device: no host-to-device copy at all). Slicing a uint8 array
+    costs microseconds, so loader workers would only add inter-process copies; they are kept for
+    splits that run augmentations. Shuffling uses its own seeded generator so runs replay; with
+    several processes (DDP) each rank takes every ``world_size``-th sample of the same order.
     """
 
-    def __init__(self, images: torch.Tensor, targets: torch.Tensor, batch_size: int,
-                 shuffle: bool, seed: int = 0) -> None:
+    def __init__(self, images: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor,
+                 batch_size: int, shuffle: bool, seed: int = 0, *, rank: int = 0, world_size: int = 1,
+                 pin_memory: bool = False) -> None:
         self.images, self.targets = images, targets
         self.batch_size, self.shuffle = batch_size, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.pin_memory = pin_memory and isinstance(images, np.ndarray) and torch.cuda.is_available()
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __len__(self) -> int:
-        return (len(self.images) + self.batch_size - 1) // self.batch_size
+    def _count(self) -> int:
+        return len(range(self.rank, len(self.images), self.world_size))
 
-    def __iter__(self):
+    def __len__(self) -> int:
+        return (self._count() + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self) -> Iterator[Batch]:
         n = len(self.images)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        order = order.to(self.images.device)
-        for start in range(0, n, self.batch_size):
+        order = order[self.rank::self.world_size]
+        on_device = isinstance(self.images, torch.Tensor)
+        if on_device:
+            order = order.to(self.images.device)
+        for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            yield self.images[idx], self.targets[idx]
+            if on_device:
+                yield self.images[idx], self.targets[idx]
+                continue
+            rows = idx.numpy()
+            x, y = torch.from_numpy(self.images[rows]), torch.from_numpy(self.targets[rows])
+            yield (x.pin_memory(), y.pin_memory()) if self.pin_memory else (x, y)

@@ -4,7 +4,8 @@ Three ways to serve a split, picked by ``cache``:
 
 * ``none``: decode each record from LMDB in the loader workers (any store size);
 * ``decoded``: decode + resize once into a memory-mapped uint8 cache keyed by the store's fingerprint
-  and image size, then every run slices batches from it (see :mod:`autolit.datamodules.cache`);
+  and image size, then every run slices batches from it in the training process (see
+  :mod:`autolit.datamodules.cache`); loader workers are used only for a split with augmentations;
 * ``device``: the decoded cache copied onto the training device, batches indexed there;
 * ``auto`` (default): ``device`` for data sets up to ``device_limit_mb`` without augmentation,
   else ``decoded``.
@@ -26,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from autolit.datamodules import cache as decoded_cache
 from autolit.datamodules.augment import build_augment
-from autolit.datamodules.datasets import ArrayDataset, DeviceLoader, StoreDataset, stack_batch
+from autolit.datamodules.datasets import ArrayDataset, BatchLoader, StoreDataset, stack_batch
 from autolit.datamodules.preprocess import RESIZE_RULE, normalize_batch
 from autolit.datamodules.sources import create_from_source
 from autolit.datamodules.stats import channel_stats
@@ -182,22 +183,25 @@ class StoreDataModule(L.LightningDataModule):
         return "device" if mb <= self.hparams.device_limit_mb and self.transform is None else "decoded"
 
     def _make_loader(self, split: str, mode: str):
-        train = split == "train"
-        transform = self.transform if train else None
-        if mode == "device":
-            if self.transform is not None:
-                raise UserError("data.cache: device mode serves whole batches on the device and cannot run "
-                                "per-image augmentations; use cache: decoded with data.augment")
-            cache = decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
-            x, y = decoded_cache.to_device(cache, split, self._device())
-            return DeviceLoader(x, y, self.batch_size, shuffle=train, seed=torch.initial_seed() % 2**63)
-        if mode == "decoded":
-            cache = decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
-            dataset = ArrayDataset(*cache.split(split), transform=transform)
-        else:
-            dataset = StoreDataset(self.reader, split, self.image_size, self.channels, transform)
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=train, num_workers=self.num_workers,
-                          collate_fn=stack_batch, pin_memory=self.hparams.pin_memory,
+        transform = self.transform if split == "train" else None
+        if mode == "none":
+            return self._workers_loader(split, StoreDataset(self.reader, split, self.image_size, self.channels,
+                                                            transform))
+        if mode == "device" and self.transform is not None:
+            raise UserError("data.cache: device mode serves whole batches on the device and cannot run "
+                            "per-image augmentations; use cache: decoded with data.augment")
+        cache = decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
+        if transform is not None:  # augmentations run per image: that is work for loader workers
+            return self._workers_loader(split, ArrayDataset(*cache.split(split), transform=transform))
+        x, y = decoded_cache.to_device(cache, split, self._device()) if mode == "device" else cache.split(split)
+        trainer = getattr(self, "_trainer", None)
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        return BatchLoader(x, y, self.batch_size, shuffle=split == "train", seed=torch.initial_seed() % 2**63,
+                           rank=rank, world_size=world, pin_memory=self.hparams.pin_memory)
+
+    def _workers_loader(self, split: str, dataset) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=split == "train",
+                          num_workers=self.num_workers, collate_fn=stack_batch, pin_memory=self.hparams.pin_memory,
                           persistent_workers=self.hparams.persistent_workers and self.num_workers > 0)
 
     def _device(self) -> torch.device:
