@@ -1,7 +1,7 @@
 """Images per second served to a training loop: torchvision ImageFolder vs the store vs the decoded cache.
 
     python scripts/bench_data.py [--quick] [--data ../shared/data/hymenoptera_data/train]
-                                 [--size 64] [--workers 2] [--batch-size 64] [--encode JPEG|PNG]
+                                 [--size 64] [--workers 2] [--batch-size 64] [--encode auto|JPEG|PNG]
 
 Three loaders over the same photos, at the same image size, batch size and worker count, in this one
 script run:
@@ -93,7 +93,8 @@ def main() -> None:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--encode", choices=("JPEG", "PNG"), default="JPEG", help="how the store keeps the photos")
+    p.add_argument("--encode", choices=("auto", "JPEG", "PNG"), default="auto",
+                   help="how the store keeps the photos (auto, the default policy: JPEG for JPEG files)")
     p.add_argument("--store", type=Path, help="reuse (or create) the store here instead of a temporary one")
     args = p.parse_args()
     if not args.data.is_dir():

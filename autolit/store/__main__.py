@@ -9,7 +9,7 @@ Usage::
     python -m autolit.store info data/mnist.store [--json]
     python -m autolit.store show data/mnist.store --out grid.png [--n 64] [--split val]
 
-Common import options: ``--max-side N`` and ``--encode PNG|JPEG`` (only when creating a store),
+Common import options: ``--max-side N`` and ``--encode auto|PNG|JPEG`` (only when creating a store),
 ``--batch-size N``, ``--workers N``, ``--no-progress``, ``--json`` (print the report as JSON).
 """
 
@@ -58,7 +58,8 @@ def _add_import_options(p: argparse.ArgumentParser, *, variant: bool) -> None:
     else:
         p.add_argument("--workers", type=int, default=None, help="decode processes (default: CPUs)")
     p.add_argument("--max-side", type=int, default=None, help="long side limit for a new store (256)")
-    p.add_argument("--encode", choices=ENCODINGS, default=None, help="encoding for a new store (PNG)")
+    p.add_argument("--encode", choices=ENCODINGS, default=None,
+                   help="encoding for a new store (auto: JPEG for JPEG/WEBP sources, else PNG)")
     p.add_argument("--batch-size", type=int, default=importers.IMPORT_BATCH,
                    help=f"images per write transaction (default {importers.IMPORT_BATCH})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
