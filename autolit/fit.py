@@ -32,6 +32,8 @@ from autolit.modules import AutoLitModule, NonFiniteLossError
 from autolit.runinfo import LINKED_MODEL_KEYS, final_hparams, find_last_checkpoint, monitor_for, resolved_config
 
 RUNS = Path("runs")
+# Lightning 2.6 builds pytree specs the way newer torch deprecates; the notice names no user action.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 @dataclass
