@@ -149,6 +149,7 @@ class StoreDataModule(L.LightningDataModule):
         if not self.reader.keys("val"):
             raise UserError(f"data.store: {self.store_path} has no val images (validation needs some); "
                             "import more images")
+        self._check_augment()
         for split in ("train", "val", "test"):
             self._loaders[split] = self._make_loader(split, mode)
 
@@ -181,6 +182,17 @@ class StoreDataModule(L.LightningDataModule):
         n = self.reader.meta.count
         mb = n * self.channels * self.image_size ** 2 / 2**20
         return "device" if mb <= self.hparams.device_limit_mb and self.transform is None else "decoded"
+
+    def _check_augment(self) -> None:
+        """Augmented train images must keep the shape val/test images have (and the model expects)."""
+        if self.transform is None:
+            return
+        shape = (self.channels, self.image_size, self.image_size)
+        out = self.transform(torch.zeros(shape, dtype=torch.uint8))
+        if tuple(out.shape) != shape or out.dtype != torch.uint8:
+            raise UserError(f"data.augment turns a {list(shape)} uint8 image into {list(out.shape)} {out.dtype}; "
+                            f"augmentations must keep the shape: give crops size {self.image_size} "
+                            f"(data.image_size) and keep outputs uint8")
 
     def _make_loader(self, split: str, mode: str):
         transform = self.transform if split == "train" else None

@@ -92,6 +92,13 @@ def test_device_mode_refuses_augmentations_with_the_fix(store):
         dm.setup("fit")
 
 
+def test_augmentation_that_changes_the_shape_is_refused_with_the_fix(store):
+    crop = [{"RandomResizedCrop": {"size": 64, "antialias": True}}]
+    dm = StoreDataModule(str(store), image_size=32, augment=crop)
+    with pytest.raises(UserError, match=r"data.augment turns a \[1, 32, 32\] uint8 image into \[1, 64, 64\].*give crops size 32"):
+        dm.setup("fit")
+
+
 def test_normalisation_runs_after_transfer_with_train_statistics(store):
     dm = StoreDataModule(str(store), batch_size=1000)
     x, y = next(iter(served(dm, "train")))

@@ -64,6 +64,16 @@ def test_end_to_end_twice(scenario: Scenario, tmp_path: Path) -> None:
         assert KEY not in run.stdout + run.stderr
     assert KEY.encode() not in store_bytes(store)
 
+    # and the scraped store trains: the README's walkthrough, shortened to one small epoch
+    fit = subprocess.run(
+        [sys.executable, "-m", "autolit.fit", "--config", str(REPO / "configs" / "hymenoptera.yaml"),
+         f"--data.store={store}", "--data.source=null", "--model.preset=mlp",
+         "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false", "--trainer.logger=false",
+         "--trainer.enable_checkpointing=false"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert fit.returncode == 0, fit.stderr[-2000:]
+    assert "test/acc" in fit.stdout
+
 
 def test_wrong_key_stops_with_one_line_and_no_key_anywhere(server: LocalServer, tmp_path: Path) -> None:
     wrong = "secret-WRONG-9f8e7d6c5b4a"
