@@ -42,7 +42,7 @@ def to_array(img: Image.Image, size: int, channels: int) -> np.ndarray:
         img = img.resize((new_w, new_h), Image.BILINEAR)
         left, top = (new_w - size) // 2, (new_h - size) // 2
         img = img.crop((left, top, left + size, top + size))
-    arr = np.asarray(img, dtype=np.uint8)
+    arr = np.array(img, dtype=np.uint8)  # a writable copy: torch.from_numpy warns on Pillow's read-only buffer
     if arr.ndim == 2:  # (H, W) -> (1, H, W)
         return arr[None]
     return np.ascontiguousarray(arr.transpose(2, 0, 1))  # (H, W, C) -> (C, H, W)

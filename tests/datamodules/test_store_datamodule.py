@@ -177,3 +177,27 @@ def test_missing_store_with_source_is_created_on_first_use(tmp_path):
 def test_bad_arguments_name_the_key(store, kwargs, match):
     with pytest.raises(UserError, match=match):
         StoreDataModule(str(store), **kwargs)
+
+
+def _photo_folder(root: Path, offset: int) -> Path:
+    """<root>/<label>/<n>.png: two labels, three small distinct images each."""
+    from PIL import Image
+
+    for k, label in enumerate(("a", "b")):
+        (root / label).mkdir(parents=True)
+        for n in range(3):
+            pixels = np.full((8, 8), 20 * (offset + 3 * k + n) % 256, np.uint8)
+            Image.fromarray(pixels).save(root / label / f"{n}.png")
+    return root
+
+
+def test_a_list_of_sources_builds_one_store_and_an_interrupted_build_is_finished(tmp_path):
+    first, second = _photo_folder(tmp_path / "f1", 0), _photo_folder(tmp_path / "f2", 6)
+    store = tmp_path / "s"
+    with pytest.raises(UserError, match="does not exist"):
+        StoreDataModule(str(store), source=[f"folder:{first}", f"folder:{tmp_path / 'typo'}"]).n_labels
+    assert not store.exists()  # never a store that looks complete but is not
+    assert StoreReader(tmp_path / "s.partial").meta.count == 6
+    dm = StoreDataModule(str(store), source=[f"folder:{first}", f"folder:{second}"])
+    assert dm.label_names == ["a", "b"]
+    assert StoreReader(store).meta.count == 12 and not (tmp_path / "s.partial").exists()
