@@ -2,8 +2,9 @@
 
 Every image goes through :func:`normalize_image` (bytes from a file or URL) or
 :func:`encode_array` (pixels from a bundled data set), so a store holds RGB or L images only, with
-a bounded long side, encoded as JPEG (photos that arrived lossy) or PNG (everything else). The output is deterministic for a given Pillow/zlib build, which
-is what makes the content hash (and the store fingerprint) reproducible.
+a bounded long side, encoded as JPEG (photos that arrived lossy) or PNG (everything else). The
+output is deterministic for a given Pillow/libjpeg/zlib build, which is what makes the content
+hash (and the store fingerprint) reproducible.
 """
 
 from __future__ import annotations
