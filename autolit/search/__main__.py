@@ -8,7 +8,8 @@ Run a study (one worker process per device slot)::
 Look at it, export its best model::
 
     python -m autolit.search status --storage runs/search/digits/journal.log --study-name digits
-    python -m autolit.search best --storage runs/search/digits/journal.log --study-name digits --export out/
+    python -m autolit.search best --storage runs/search/digits/journal.log --study-name digits --export out/ \
+        [--format torchscript,onnx]
 
 ``--storage`` is a journal file path (default ``<runs-dir>/<study>/journal.log``) or a
 ``postgresql://`` URL; SQLite is refused (it locks up under parallel workers).
@@ -47,7 +48,9 @@ def inspect_parser(command: str) -> argparse.ArgumentParser:
     p.add_argument("--study-name", required=True)
     p.add_argument("--top", type=int, default=10, help="rows in the table")
     if command == "best":
-        p.add_argument("--export", type=Path, help="write the best trial's model (TorchScript) here")
+        p.add_argument("--export", type=Path, help="write the best trial's model here (autolit.export)")
+        p.add_argument("--format", help="with --export: comma list of torchscript,onnx "
+                       "(default: both when onnx and onnxruntime are installed, else torchscript)")
     return p
 
 
@@ -94,6 +97,8 @@ def inspect(command: str, args: argparse.Namespace) -> int:
     """``status``: print the table; ``best``: print the best trial, optionally export it."""
     from autolit.search.records import best_trial, format_table, load_existing_study
 
+    if getattr(args, "format", None) is not None and args.export is None:
+        raise UserError("--format applies to --export: add --export DIR")
     study = load_existing_study(args.storage, args.study_name)
     print(format_table(study, top=args.top))
     if command == "best":
@@ -104,7 +109,8 @@ def inspect(command: str, args: argparse.Namespace) -> int:
         if args.export is not None:
             from autolit.search.export_best import export_trial
 
-            path = export_trial(best, args.export)
+            formats = None if args.format is None else args.format.split(",")
+            path = export_trial(best, args.export, formats)
             print(f"exported trial {best.number} to {path}")
     return 0
 

@@ -1,7 +1,9 @@
-"""Export a study's best trial: its best checkpoint → TorchScript through :mod:`autolit.export`."""
+"""Export a study's best trial: its best checkpoint → TorchScript and/or ONNX through :mod:`autolit.export`."""
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 
 from optuna.trial import FrozenTrial
@@ -22,10 +24,18 @@ def trial_checkpoint(trial: FrozenTrial) -> Path:
     return Path(path)
 
 
-def export_trial(trial: FrozenTrial, out_dir: Path) -> Path:
-    """Export ``trial``'s checkpoint as TorchScript (verified against the checkpoint) into ``out_dir``."""
+def default_formats() -> str:
+    """``torchscript,onnx`` when onnx and onnxruntime are installed, else ``torchscript``."""
+    has_onnx = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+    return "torchscript,onnx" if has_onnx else "torchscript"
+
+
+def export_trial(trial: FrozenTrial, out_dir: Path, formats: Sequence[str] | None = None) -> Path:
+    """Export ``trial``'s checkpoint into ``out_dir`` in ``formats`` (default :func:`default_formats`),
+    each file verified against the checkpoint by :func:`autolit.export.export_checkpoint`."""
     from autolit.export import export_checkpoint
 
-    report = export_checkpoint(trial_checkpoint(trial), out_dir, formats=("torchscript",))
+    formats = default_formats().split(",") if formats is None else list(formats)
+    report = export_checkpoint(trial_checkpoint(trial), out_dir, formats=formats)
     print(report.render())
     return out_dir

@@ -45,6 +45,14 @@ def test_cli_two_workers_trial_folders_table_and_export(tmp_path, tiny_store):
     export = _cli("best", "--storage", str(journal), "--study-name", "tiny", "--export", str(tmp_path / "out"),
                   cwd=tmp_path)
     assert export.returncode == 0, export.stderr[-3000:]
-    assert (tmp_path / "out" / "model.pt").is_file()
+    assert (tmp_path / "out" / "model.pt").is_file() and (tmp_path / "out" / "model.onnx").is_file()
+    assert "model.onnx" in export.stdout and "FAILED" not in export.stdout
+    only_ts = _cli("best", "--storage", str(journal), "--study-name", "tiny", "--export", str(tmp_path / "ts"),
+                   "--format", "torchscript", cwd=tmp_path)
+    assert only_ts.returncode == 0, only_ts.stderr[-3000:]
+    assert (tmp_path / "ts" / "model.pt").is_file() and not (tmp_path / "ts" / "model.onnx").exists()
+    bad = _cli("best", "--storage", str(journal), "--study-name", "tiny", "--export", str(tmp_path / "x"),
+               "--format", "tflite", cwd=tmp_path)
+    assert bad.returncode == 2 and "valid: torchscript, onnx" in bad.stderr
     missing = _cli("status", "--storage", str(journal), "--study-name", "nope", cwd=tmp_path)
     assert missing.returncode == 2 and "--study-name nope: not in" in missing.stderr
