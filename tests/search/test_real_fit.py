@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import optuna
+import pytest
 import yaml
 from optuna.trial import TrialState
 
@@ -56,3 +57,27 @@ def test_cli_two_workers_trial_folders_table_and_export(tmp_path, tiny_store):
     assert bad.returncode == 2 and "valid: torchscript, onnx" in bad.stderr
     missing = _cli("status", "--storage", str(journal), "--study-name", "nope", cwd=tmp_path)
     assert missing.returncode == 2 and "--study-name nope: not in" in missing.stderr
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # isinstance() over gc touches torch's deprecated names
+def test_trials_release_trainer_model_data_and_loggers(tmp_path, tiny_store):
+    """A worker runs many trials in one process: nothing of a finished trial may stay reachable."""
+    import gc
+
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from autolit.search.config import load_search_config
+    from autolit.search.devices import cpu_slots
+    from autolit.search.objective import make_objective
+    from autolit.search.study import TrialFailed
+
+    path = write_configs(tmp_path, fit=real_fit_config(tiny_store), space=SPACE, study={"name": "mem"})
+    objective = make_objective(load_search_config(path), cpu_slots(1, 1)[0], tmp_path / "runs")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=3, catch=(TrialFailed,), gc_after_trial=True)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+    gc.collect()
+    kinds = (pl.Trainer, pl.LightningModule, pl.LightningDataModule, TensorBoardLogger)
+    alive = [type(o).__name__ for o in gc.get_objects() if isinstance(o, kinds)]
+    assert alive == []
