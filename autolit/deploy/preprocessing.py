@@ -106,7 +106,9 @@ class Preprocessing:
                 return decode_image(data, self.image_size, self.channels)
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 raise BadImage("too_large", str(exc)) from None
-            except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as exc:
+            except Image.UnidentifiedImageError:
+                raise BadImage("not_image", "not an image format Pillow can decode") from None
+            except (OSError, ValueError, SyntaxError) as exc:
                 raise BadImage("not_image", " ".join(str(exc).split())[:160]) from None
 
     def normalize(self, batch: np.ndarray) -> np.ndarray:

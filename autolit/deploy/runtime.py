@@ -93,6 +93,9 @@ def load_runtime(export_dir: Path, kind: str = "auto", *, int8: bool = False,
             raise UserError("--runtime onnx needs onnxruntime; fix: pip install 'autolit[export]' "
                             "or use --runtime torchscript")
         return OnnxRuntime(path, threads)
+    if importlib.util.find_spec("torch") is None:
+        raise UserError(f"--runtime torchscript needs torch to run {path.name}; fix: pip install torch, "
+                        "or install onnxruntime and use model.onnx")
     return TorchScriptRuntime(path, threads)
 
 

@@ -1,0 +1,164 @@
+"""Predict labels (or values) for images with an exported model, on CPU.
+
+Usage::
+
+    python -m autolit.predict exports/digits img1.png photos/ https://example.org/seven.png
+    python -m autolit.predict exports/digits photos/ --top-k 3 --json --batch-size 64
+    python -m autolit.predict exports/digits photos/ --runtime torchscript --int8
+    python -m autolit.predict exports/digits http://192.168.1.5/cam.png --allow-hosts 192.168.1.5
+
+INPUT is an image file, a folder (walked recursively for image files) or an http(s) URL
+(fetched with autolit's safe downloader: public addresses only unless the host is named in
+``--allow-hosts``, redirects re-checked, timeouts, size cap). Images go through exactly the
+export's preprocessing (preprocessing.json: the training resize rule and normalisation).
+Output: a table, or with ``--json`` one JSON object per input:
+``{"path", "label", "prob", "top": [{"label", "prob"}...]}``, ``{"path", "value"}`` for
+regression, or ``{"path", "error"}`` for an input that cannot be read; the others go on.
+Exit status: 0 when every input was predicted, 1 when any input could not be read, 2 for a
+usage error (no export folder, bad option). Runtime: ONNX Runtime if installed, else
+TorchScript (``--runtime``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autolit.deploy.bundle import check_export_dir, read_labels
+from autolit.deploy.inputs import Fetch, Source, expand, safe_fetch
+from autolit.deploy.preprocessing import BadImage, Preprocessing
+from autolit.deploy.runtime import RUNTIMES, load_runtime
+from autolit.errors import UserError, run_cli
+
+
+@dataclass
+class Prediction:
+    """The result for one input: ``top`` (classification), ``value`` (regression) or ``error``."""
+
+    path: str
+    top: list[tuple[str, float]] | None = None
+    value: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` object."""
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
+        if self.top is None:
+            return {"path": self.path, "value": self.value}
+        return {"path": self.path, "label": self.top[0][0], "prob": self.top[0][1],
+                "top": [{"label": name, "prob": prob} for name, prob in self.top]}
+
+
+class ExportedModel:
+    """An export folder opened for prediction (model + labels + preprocessing)."""
+
+    def __init__(self, export_dir: str | Path, runtime: str = "auto", *, int8: bool = False,
+                 threads: int | None = None) -> None:
+        self.dir = check_export_dir(Path(export_dir))
+        self.pre = Preprocessing.load(self.dir)
+        self.pre.check_resize_rule()
+        self.labels = read_labels(self.dir)
+        self.runtime = load_runtime(self.dir, runtime, int8=int8, threads=threads)
+
+    def outputs(self, images: np.ndarray) -> np.ndarray:
+        """uint8 ``(B, C, S, S)`` → model outputs ``(B, K)`` (probabilities or values)."""
+        return self.runtime.run(self.pre.normalize(images))
+
+    def interpret(self, row: np.ndarray, top_k: int) -> tuple[list[tuple[str, float]] | None, float | None]:
+        """One output row → (top-k (label, prob) pairs, None) or (None, regression value)."""
+        if self.pre.task == "regression":
+            return None, float(row[0])
+        probs = np.array([1.0 - row[0], row[0]]) if row.shape[0] == 1 else row  # binary: P(label 1)
+        order = np.argsort(-probs, kind="stable")[:max(1, top_k)]
+        return [(self.labels[i] if i < len(self.labels) else str(i), float(probs[i])) for i in order], None
+
+    def predict(self, sources: Iterable[Source], *, top_k: int = 3, batch_size: int = 64,
+                fetch: Fetch | None = None) -> Iterator[Prediction]:
+        """Predictions in input order; unreadable inputs yield an ``error`` and are skipped."""
+        pending: list[tuple[Source, np.ndarray | str]] = []
+        decoded = 0
+        for source in sources:
+            try:
+                item: np.ndarray | str = self.pre.decode(source.read(fetch))
+                decoded += 1
+            except BadImage as exc:
+                item = str(exc)
+            pending.append((source, item))
+            if decoded >= batch_size:
+                yield from self._flush(pending, top_k)
+                pending, decoded = [], 0
+        yield from self._flush(pending, top_k)
+
+    def _flush(self, pending: list[tuple[Source, np.ndarray | str]], top_k: int) -> Iterator[Prediction]:
+        arrays = [item for _, item in pending if not isinstance(item, str)]
+        outputs = iter(self.outputs(np.stack(arrays))) if arrays else iter(())
+        for source, item in pending:
+            if isinstance(item, str):
+                yield Prediction(source.name, error=item)
+            else:
+                top, value = self.interpret(next(outputs), top_k)
+                yield Prediction(source.name, top=top, value=value)
+
+
+def predict_paths(export_dir: str | Path, inputs: Sequence[str], *, top_k: int = 3, batch_size: int = 64,
+                  runtime: str = "auto", int8: bool = False, fetch: Fetch | None = None) -> list[Prediction]:
+    """Convenience: open ``export_dir`` and predict every input (files, folders, URLs)."""
+    model = ExportedModel(export_dir, runtime, int8=int8)
+    return list(model.predict(expand(list(inputs)), top_k=top_k, batch_size=batch_size, fetch=fetch))
+
+
+def format_row(pred: Prediction, width: int) -> str:
+    """One table line: path, then ``label prob`` pairs, the value, or the error."""
+    if pred.error is not None:
+        body = f"error: {pred.error}"
+    elif pred.top is None:
+        body = f"{pred.value:.6g}"
+    else:
+        body = "  ".join(f"{name} {prob:.3f}" for name, prob in pred.top)
+    return f"{pred.path:<{width}}  {body}"
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m autolit.predict", description=__doc__.split("\n")[0])
+    parser.add_argument("export_dir", help="a folder written by python -m autolit.export")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or http(s) URLs")
+    parser.add_argument("--top-k", type=int, default=3, help="labels to show per image (default 3)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per input instead of a table")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
+    parser.add_argument("--runtime", default="auto", choices=RUNTIMES, help="auto: ONNX Runtime if installed")
+    parser.add_argument("--int8", action="store_true", help="use the int8 model (export --quantize int8)")
+    parser.add_argument("--allow-hosts", default="", metavar="HOST,...",
+                        help="URL hosts (as written in the URL) allowed to resolve to private or loopback "
+                             "addresses, e.g. a LAN image server; default: public addresses only")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry: parse → open the export → predict → print; exit 1 if any input failed."""
+    args = _parse(argv)
+    if args.top_k < 1 or args.batch_size < 1:
+        raise UserError(f"--top-k and --batch-size must be >= 1, got {args.top_k} and {args.batch_size}")
+    model = ExportedModel(args.export_dir, args.runtime, int8=args.int8)
+    sources = list(expand(args.inputs))
+    width = min(60, max((len(s.name) for s in sources), default=4))
+    failed = 0
+    hosts = tuple(h.strip() for h in args.allow_hosts.split(",") if h.strip())
+    fetch = safe_fetch(allow_hosts=hosts) if hosts else None
+    for pred in model.predict(sources, top_k=args.top_k, batch_size=args.batch_size, fetch=fetch):
+        failed += pred.error is not None
+        print(json.dumps(pred.to_dict()) if args.json else format_row(pred, width), flush=args.json)
+    if failed:
+        print(f"{failed} of {len(sources)} inputs could not be read", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
