@@ -187,6 +187,19 @@ def _test_scores(out_dir: Path, net: torch.nn.Module, formats: Sequence[str], pr
     return scores
 
 
+def best_checkpoint(storage: str, study_name: str) -> Path:
+    """The best completed trial's checkpoint of a study (UserError when there is none)."""
+    from autolit.search.export_best import trial_checkpoint
+    from autolit.search.records import best_trial, load_existing_study
+
+    best = best_trial(load_existing_study(storage, study_name))
+    if best is None:
+        raise UserError(f"study {study_name} in {storage} has no completed trial yet; fix: run the search "
+                        "first, or pass a checkpoint path")
+    print(f"study {study_name}: best trial {best.number} (value {best.value:.4g})")
+    return trial_checkpoint(best)
+
+
 def _versions() -> dict[str, str]:
     import lightning
 
@@ -214,12 +227,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry: parse → resolve checkpoint → export + verify → print the report."""
     args = _parse(argv)
-    if (args.checkpoint is None) == (args.storage is None or args.study_name is None):
-        raise UserError("pass either a checkpoint path or both --storage and --study-name")
-    ckpt = args.checkpoint
-    if ckpt is None:
-        from autolit.deploy.study import best_checkpoint
-        ckpt = best_checkpoint(args.storage, args.study_name)
+    from_study = args.storage is not None or args.study_name is not None
+    if (args.checkpoint is not None) == from_study or (from_study and None in (args.storage, args.study_name)):
+        raise UserError("pass either a checkpoint path or both --storage and --study-name, not both; e.g. "
+                        "python -m autolit.export runs/digits/checkpoints/best.ckpt --out exports/digits")
+    if not args.tolerance >= 0:
+        raise UserError(f"--tolerance {args.tolerance}: must be a number >= 0 (default {verify.TOLERANCE:g})")
+    ckpt = args.checkpoint if args.checkpoint is not None else best_checkpoint(args.storage, args.study_name)
     report = export_checkpoint(ckpt, args.out, args.format.split(","), args.quantize,
                                store=args.store, tolerance=args.tolerance)
     print(report.render())
