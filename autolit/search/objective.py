@@ -86,7 +86,10 @@ class Objective:
         except Exception as exc:  # noqa: BLE001 - every trial-level fault is recorded, see module doc
             _handle_fault(trial, exc, run_dir)
             raise  # not reached: _handle_fault raises
-        pruning.check_pruned()
+        try:
+            pruning.check_pruned()
+        except optuna.TrialPruned as exc:
+            _prune(trial, str(exc))  # the table's note says at which epoch and value
         if getattr(result, "best_checkpoint", None):
             trial.set_user_attr(CHECKPOINT, str(result.best_checkpoint))
         return self._value(trial, result.metrics)

@@ -67,6 +67,14 @@ def test_nan_loss_is_pruned_with_reason_and_study_goes_on(tmp_path):
     assert all(t.user_attrs["reason"].startswith("non_finite_loss:") for t in trials)
 
 
+def test_pruner_stops_trial_and_records_epoch_in_reason(tmp_path):
+    study_cfg = {"pruner": {"type": "ThresholdPruner", "lower": 10.0}}  # every first epoch is below
+    study = _run_here(write_configs(tmp_path, study=study_cfg), tmp_path, n=2)
+    trials = study.get_trials()
+    assert len(trials) == 2 and all(t.state == TrialState.PRUNED for t in trials)
+    assert all(t.user_attrs["reason"].startswith("pruned at epoch 0 (val/acc=") for t in trials)
+
+
 def test_infeasible_spec_is_pruned_before_fitting(tmp_path):
     study_cfg = {"max_params": 700}  # Linear 64->10 at the low end is 650 params plus convs
     study = _run_here(write_configs(tmp_path, study=study_cfg), tmp_path, n=3)
