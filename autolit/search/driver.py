@@ -58,7 +58,8 @@ def make_jobs(run: SearchRun, study: optuna.Study) -> list[WorkerJob]:
     """One job per slot; sampler seeds differ per worker and per restart of the search."""
     deadline = None if run.timeout is None else time.time() + run.timeout
     # Random startup samples must not repeat across workers or across restarts of the same study.
-    base = run.cfg.study.seed * 1000 + len(study.trials) * 7919
+    seed = study_lib.sampler_base_seed(run.cfg.study.sampler, run.cfg.study.seed)
+    base = seed * 1000 + len(study.trials) * 7919
     return [
         WorkerJob(config_path=str(run.cfg.path), storage=run.storage, study_name=run.study_name,
                   n_trials=run.n_trials, deadline=deadline, slot=slot, runs_dir=str(run.runs_dir),

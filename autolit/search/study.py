@@ -57,12 +57,16 @@ def check_component(spec: Any, registry: dict[str, type], where: str) -> dict:
 
 
 def make_sampler(spec: dict, *, seed: int, parallel: bool) -> optuna.samplers.BaseSampler:
-    """Build the sampler; TPE defaults to multivariate+group and constant_liar when parallel."""
-    kwargs = {k: v for k, v in spec.items() if k != "type"}
+    """Build the sampler; TPE defaults to multivariate+group and constant_liar when parallel.
+
+    ``seed`` always wins over a ``seed`` in ``spec``: the driver derives one seed per worker from
+    it (:func:`sampler_base_seed`), so parallel workers never draw the same startup samples.
+    """
+    kwargs = {k: v for k, v in spec.items() if k not in ("type", "seed")}
     cls = SAMPLERS[spec["type"]]
     params = inspect.signature(cls).parameters
     if "seed" in params:
-        kwargs.setdefault("seed", seed)
+        kwargs["seed"] = seed
     if cls is optuna.samplers.TPESampler:
         # group=True lets multivariate TPE handle the conditional (repeat-dependent) parameters.
         kwargs.setdefault("multivariate", True)
@@ -71,6 +75,12 @@ def make_sampler(spec: dict, *, seed: int, parallel: bool) -> optuna.samplers.Ba
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return cls(**kwargs)
+
+
+def sampler_base_seed(spec: dict, study_seed: int) -> int:
+    """The seed a study's workers derive theirs from: ``sampler.seed`` if given, else ``study.seed``."""
+    seed = spec.get("seed")
+    return study_seed if seed is None else int(seed)
 
 
 def make_pruner(spec: dict) -> optuna.pruners.BasePruner:

@@ -124,3 +124,24 @@ def test_table_ranks_best_first(tmp_path):
     assert lines[3].split()[:3] == ["1", "0.9000", "COMPLETE"] and "lr=" in lines[3]
     assert "layers.0.repeat=" in lines[3] and "infeasible" in lines[5]
     assert best_trial(study).number == 1
+
+
+def test_workers_draw_different_samples_even_with_an_explicit_sampler_seed(tmp_path):
+    from autolit.search.config import load_search_config
+    from autolit.search.driver import SearchRun, make_jobs, open_study
+    from autolit.search.study import make_sampler
+
+    from conftest import write_configs
+
+    path = write_configs(tmp_path, study={"sampler": {"type": "TPESampler", "seed": 5}})
+    run = SearchRun(cfg=load_search_config(path), storage=str(tmp_path / "j.log"), study_name="stub",
+                    n_trials=4, timeout=None, slots=parse_devices("cpu:2", cores=2), runs_dir=tmp_path)
+    seeds = [job.sampler_seed for job in make_jobs(run, open_study(run))]
+    assert seeds == [5000, 5001]
+
+    def first_lr(seed: int) -> float:
+        study = optuna.create_study(sampler=make_sampler({"type": "TPESampler", "seed": 5}, seed=seed,
+                                                         parallel=True))
+        return study.ask().suggest_float("lr", 1e-4, 1.0, log=True)
+
+    assert first_lr(seeds[0]) != first_lr(seeds[1]) and first_lr(seeds[0]) == first_lr(seeds[0])
