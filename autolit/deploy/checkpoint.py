@@ -16,6 +16,8 @@ from __future__ import annotations
 import inspect
 import pathlib
 import pickle
+import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UserError(f"checkpoint {path} does not exist; fix: pass a .ckpt file written by "
                         "autolit.fit (runs/.../checkpoints/*.ckpt)")
     try:
-        with torch.serialization.safe_globals(_inert_globals()):
+        with torch.serialization.safe_globals(_inert_globals()), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")  # noise before the refusal
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise UserError(_refusal(path, exc)) from None
@@ -59,7 +62,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def _refusal(path: Path, exc: Exception) -> str:
     names = _unsafe_globals(path)
-    what = ", ".join(names) if names else _first_line(exc)
+    what = ", ".join(names) if names else _unpickler_detail(exc)
     return (f"refusing to load checkpoint {path}: it references Python objects that a weights-only "
             f"load does not allow ({what}); a checkpoint must hold only tensors and plain data. "
             "Fix: use a checkpoint written by autolit.fit, and never load files from untrusted sources")
@@ -71,6 +74,19 @@ def _unsafe_globals(path: Path) -> list[str]:
         return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
     except Exception:  # noqa: BLE001 - legacy / broken files: the unpickler's own message is used
         return []
+
+
+def _unpickler_detail(exc: Exception) -> str:
+    """The weights-only unpickler's own reason (e.g. ``Unsupported global: GLOBAL posix.system``).
+
+    torch's message around it suggests re-running with ``weights_only=False``; that is exactly
+    the unsafe load we refuse, so only the reason is quoted.
+    """
+    boilerplate = ("Weights only load failed", "Check the documentation")
+    parts = [p.split("WeightsUnpickler error:")[-1].strip() for p in re.split(r"\n\s*\n", str(exc))
+             if p.strip() and not p.strip().startswith(boilerplate)]
+    parts = [p for p in parts if p]
+    return " ".join(" ".join(parts).split())[:200] if parts else "not a weights-only checkpoint"
 
 
 def _first_line(exc: BaseException) -> str:
