@@ -60,11 +60,20 @@ class ExportReport:
             lines.append(f"  check {a.file:<16} [{a.runtime}] max|diff| {a.max_abs_diff:.2e} ({tol}), "
                          f"top-1 agreement {a.top1_agreement:.1%} {'ok' if a.ok else 'FAILED'}")
         if self.test:
-            lines.append(f"  test split: {self.test}")
-        if self.quantization:
-            for name, row in self.quantization.get("models", {}).items():
-                lines.append(f"  int8 {name:<16} {row}")
+            match = "matches" if self.test["fingerprint_matches"] else "DIFFERS from training"
+            scores = ", ".join(f"{name} {_fmt_scores(v)}" for name, v in self.test.items()
+                               if isinstance(v, dict))
+            lines.append(f"  test split ({self.test['n']} images, store fingerprint {match}): {scores}")
+        for name, row in (self.quantization or {}).get("models", {}).items():
+            change = ", ".join(f"{k[6:]} {row[f'float_{k[6:]}']:.4f} -> {row[f'int8_{k[6:]}']:.4f} "
+                               f"({row[k]:+.4f})" for k in row if k.startswith("delta_"))
+            lines.append(f"  int8 {name:<16} {row['bytes'] / 1024:.1f} KiB = {row['size_ratio']:.2f}x of "
+                         f"{row['float_bytes'] / 1024:.1f} KiB; {change or 'no test split to score'}")
         return "\n".join(lines)
+
+
+def _fmt_scores(scores: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.4f}" for k, v in scores.items())
 
 
 def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
