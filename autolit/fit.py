@@ -152,14 +152,16 @@ def _logger_default(save_dir: Path, name: str, version: str | None = None) -> di
 def build_cli(args: list[str] | dict | None = None, *, run_dir: Path | None = None,
               extra_callbacks: Sequence[L.Callback] = (), progress: bool = True) -> AutoLitCLI:
     """Parse a config (argv list or dict) and instantiate model, data and trainer."""
+    defaults: dict[str, Any] = {}
     if run_dir is not None:
         logger = _logger_default(run_dir.parent, run_dir.name, version="")
+        defaults["default_root_dir"] = str(run_dir)  # where files go when a config sets logger: false
     else:
         logger = _logger_default(RUNS, _config_name(args if isinstance(args, list) else sys.argv[1:]))
     return AutoLitCLI(AutoLitModule, StoreDataModule, args=args, run=False, seed_everything_default=0,
                       parser_class=AutoLitParser,
                       save_config_callback=ResolvedConfigSaver, save_config_kwargs={"overwrite": True},
-                      trainer_defaults={"logger": logger}, extra_callbacks=extra_callbacks, progress=progress,
+                      trainer_defaults={"logger": logger, **defaults}, extra_callbacks=extra_callbacks, progress=progress,
                       parser_kwargs={"description": "Train and test a spec-built model on an autolit store."})
 
 
