@@ -135,6 +135,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
     parser.add_argument("--runtime", default="auto", choices=RUNTIMES, help="auto: ONNX Runtime if installed")
     parser.add_argument("--int8", action="store_true", help="use the int8 model (export --quantize int8)")
+    parser.add_argument("--threads", type=int, help="intra-op threads of the runtime (default: its own; "
+                                                     "1 is steadiest on a busy machine)")
     parser.add_argument("--allow-hosts", default="", metavar="HOST,...",
                         help="URL hosts (as written in the URL) allowed to resolve to private or loopback "
                              "addresses, e.g. a LAN image server; default: public addresses only")
@@ -144,9 +146,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry: parse → open the export → predict → print; exit 1 if any input failed."""
     args = _parse(argv)
-    if args.top_k < 1 or args.batch_size < 1:
-        raise UserError(f"--top-k and --batch-size must be >= 1, got {args.top_k} and {args.batch_size}")
-    model = ExportedModel(args.export_dir, args.runtime, int8=args.int8)
+    if args.top_k < 1 or args.batch_size < 1 or (args.threads is not None and args.threads < 1):
+        raise UserError(f"--top-k, --batch-size and --threads must be >= 1, got {args.top_k}, "
+                        f"{args.batch_size} and {args.threads}")
+    model = ExportedModel(args.export_dir, args.runtime, int8=args.int8, threads=args.threads)
     sources = list(expand(args.inputs))
     width = min(60, max((len(s.name) for s in sources), default=4))
     failed = 0

@@ -68,7 +68,7 @@ def test_cli_json_accuracy_matches_checkpoint_test_accuracy(digits_fit, digits_e
     """The real CLI on the PNG folder: accuracy equals the checkpoint's test/acc within noise."""
     paths, targets = digit_pngs
     run = subprocess.run([sys.executable, "-m", "autolit.predict", str(digits_export.out_dir),
-                          str(paths[0].parent), "--json", "--top-k", "2"],
+                          str(paths[0].parent), "--json", "--top-k", "2", "--threads", "1"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     rows = [json.loads(line) for line in run.stdout.splitlines()]

@@ -161,7 +161,7 @@ def test_bad_export_dir_and_options_are_user_errors(digits_export, digit_pngs, t
 
     with pytest.raises(UserError, match=r"export folder .*nowhere does not exist; fix: run python -m autolit.export"):
         main([str(tmp_path / "nowhere"), str(digit_pngs[0][0])])
-    with pytest.raises(UserError, match=r"--top-k and --batch-size must be >= 1"):
+    with pytest.raises(UserError, match=r"--top-k, --batch-size and --threads must be >= 1, got 0, 64 and None"):
         main([str(digits_export.out_dir), str(digit_pngs[0][0]), "--top-k", "0"])
     half = tmp_path / "half"
     half.mkdir()
