@@ -53,8 +53,8 @@ class Prediction:
             return {"path": self.path, "error": self.error}
         if self.top is None:
             return {"path": self.path, "value": self.value}
-        return {"path": self.path, "label": self.top[0][0], "prob": self.top[0][1],
-                "top": [{"label": name, "prob": prob} for name, prob in self.top]}
+        top = [{"label": name, "prob": round(prob, 6)} for name, prob in self.top]  # float32: 6 places is all
+        return {"path": self.path, "label": top[0]["label"], "prob": top[0]["prob"], "top": top}
 
 
 class ExportedModel:
