@@ -26,6 +26,7 @@ import torch
 
 from autolit.deploy import bundle, exporters, verify
 from autolit.deploy.checkpoint import checkpoint_metrics, load_checkpoint, rebuild_model
+from autolit.deploy.preprocessing import FILE as PREPROCESSING_FILE
 from autolit.deploy.preprocessing import Preprocessing
 from autolit.deploy.quantize import quantize_export
 from autolit.deploy.runtime import FILES, load_runtime
@@ -83,7 +84,7 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
 
     Args:
         ckpt_path: a Lightning checkpoint written by ``autolit.fit`` (loaded weights-only).
-        out_dir: folder to write (created; existing files of the same names are replaced).
+        out_dir: folder to write (created; the files of an earlier export there are removed first).
         formats: any of ``torchscript``, ``onnx``.
         quantize: ``None`` or ``"int8"`` (dynamic quantisation of Linear layers).
         store: the store whose test split scores the export (default: the one the checkpoint
@@ -100,7 +101,7 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
     model = rebuild_model(ckpt, ckpt_path)
     hparams = dict(ckpt["hyper_parameters"])
     pre = Preprocessing.from_hparams(hparams)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _clear_previous_export(out_dir)
     net = exporters.predictor(model)
     example = torch.zeros(1, pre.channels, pre.image_size, pre.image_size)
     for fmt in formats:
@@ -118,7 +119,7 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
     quant = quantize_export(net, out_dir, formats, example, sample, reference, test, pre) if quantize else None
     if quant:
         agreements += quant.pop("agreements")
-    files = {p.name: p.stat().st_size for p in sorted(out_dir.iterdir()) if p.is_file()}
+    files = _listing(out_dir)
     metadata = {
         "checkpoint": str(ckpt_path), "checkpoint_sha256": bundle.sha256_file(ckpt_path),
         "store_fingerprint": pre.store_fingerprint, "checkpoint_metrics": checkpoint_metrics(ckpt),
@@ -128,13 +129,28 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
         "quantization": quant, "versions": _versions(), "files": files,
     }
     bundle.write_json(out_dir / bundle.METADATA_FILE, metadata)
-    report = ExportReport(out_dir, ckpt_path, files, agreements, metadata, quant, test_scores)
+    report = ExportReport(out_dir, ckpt_path, _listing(out_dir), agreements, metadata, quant, test_scores)
     if not report.ok:
         bad = [a for a in agreements if not a.ok]
         raise UserError(f"export verification FAILED for {', '.join(a.file for a in bad)}: max abs diff "
                         f"{max(a.max_abs_diff for a in bad):.3g} > tolerance {tolerance:g} vs the checkpoint "
                         f"(details in {out_dir / bundle.METADATA_FILE}); fix: report this as a bug")
     return report
+
+
+def _clear_previous_export(out_dir: Path) -> None:
+    """Create ``out_dir``; remove the files an earlier export left there (other files stay).
+
+    Without this, re-exporting without ``--quantize`` (or with fewer formats) would leave the old
+    model's model.int8.* / model.onnx beside the new labels, and predict would run them.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in (*FILES.values(), bundle.LABELS_FILE, bundle.SPEC_FILE, bundle.METADATA_FILE, PREPROCESSING_FILE):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def _listing(out_dir: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in sorted(out_dir.iterdir()) if p.is_file()}
 
 
 def _check_formats(formats: Sequence[str], quantize: str | None) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import subprocess
 import sys
 
@@ -91,6 +92,16 @@ def test_export_fails_loudly_when_a_file_disagrees(digits_ckpt, tmp_path, monkey
         export_checkpoint(digits_ckpt, out, formats=["torchscript", "onnx"])
     meta = json.loads((out / "metadata.json").read_text())
     assert {row["file"]: row["ok"] for row in meta["verification"]} == {"model.pt": True, "model.onnx": False}
+
+
+def test_reexport_removes_the_previous_exports_files(digits_export, digits_ckpt, tmp_path):
+    out = tmp_path / "again"
+    shutil.copytree(digits_export.out_dir, out)
+    (out / "notes.txt").write_text("mine")
+    report = export_checkpoint(digits_ckpt, out, formats=["torchscript"])
+    assert {p.name for p in out.iterdir()} == {"model.pt", "labels.json", "preprocessing.json", "spec.json",
+                                               "metadata.json", "notes.txt"}  # no stale model.onnx / int8
+    assert "metadata.json" in report.render() and report.metadata["formats"] == ["torchscript"]
 
 
 def test_export_option_errors(digits_ckpt, tmp_path):
