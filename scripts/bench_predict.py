@@ -137,7 +137,8 @@ def bench_model(export_dir: Path, store: Path, work: Path, args: argparse.Namesp
             row = {"runtime": name, "batch": batch}
             row.update({k: statistics.median(samples[(name, batch, k)])
                         for k in ("latency_ms", "images_per_s", "predict_images_per_s")})
-            base = {k: statistics.median(samples[("eager", batch, k)]) for k in ("images_per_s", "predict_images_per_s")}
+            base = {k: statistics.median(samples[("eager", batch, k)])
+                    for k in ("images_per_s", "predict_images_per_s")}
             row["x_eager"] = row["images_per_s"] / base["images_per_s"]
             row["predict_x_eager"] = row["predict_images_per_s"] / base["predict_images_per_s"]
             rows.append(row)
