@@ -149,11 +149,12 @@ def _logger_default(save_dir: Path, name: str, version: str | None = None) -> di
     return {"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": init}
 
 
-def build_cli(args: list[str] | dict | None = None, *, run_dir: Path | None = None,
+def build_cli(args: list[str] | dict | None = None, *, run_dir: str | Path | None = None,
               extra_callbacks: Sequence[L.Callback] = (), progress: bool = True) -> AutoLitCLI:
     """Parse a config (argv list or dict) and instantiate model, data and trainer."""
     defaults: dict[str, Any] = {}
     if run_dir is not None:
+        run_dir = Path(run_dir)
         logger = _logger_default(run_dir.parent, run_dir.name, version="")
         defaults["default_root_dir"] = str(run_dir)  # where files go when a config sets logger: false
     else:
@@ -206,7 +207,7 @@ def mean_baseline(data: StoreDataModule) -> dict[str, float]:
             "test/rmse_mean_baseline": float((error ** 2).mean() ** 0.5)}
 
 
-def run_fit(config: dict[str, Any], *, run_dir: Path | None = None, callbacks: Sequence[L.Callback] = (),
+def run_fit(config: dict[str, Any], *, run_dir: str | Path | None = None, callbacks: Sequence[L.Callback] = (),
             test: bool = True, progress: bool = True) -> FitResult:
     """Run one fit from a config dict (what a YAML fit config holds); used by the search driver."""
     cli = build_cli(dict(config), run_dir=run_dir, extra_callbacks=callbacks, progress=progress)
