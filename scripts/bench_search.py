@@ -17,6 +17,7 @@ import argparse
 import copy
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -142,6 +143,7 @@ def main() -> None:
     p.add_argument("--target", type=float, default=0.99, help="val/acc a search must reach")
     p.add_argument("--postgres", help="also time a PostgreSQL storage at this URL")
     args = p.parse_args()
+    sys.argv = sys.argv[:1]  # LightningCLI inside run_fit would see the bench's own flags
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget, n_tp, n_mem = (90.0, 4, 20) if args.quick else (240.0, 16, 20)
     cfg = load_search_config(CONFIG)
