@@ -60,8 +60,9 @@ def test_cli_two_workers_trial_folders_table_and_export(tmp_path, tiny_store):
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # isinstance() over gc touches torch's deprecated names
-def test_trials_release_trainer_model_data_and_loggers(tmp_path, tiny_store):
+def test_trials_release_trainer_model_data_and_loggers(tmp_path, tiny_store, monkeypatch):
     """A worker runs many trials in one process: nothing of a finished trial may stay reachable."""
+    monkeypatch.setattr(sys, "argv", sys.argv[:1])  # as in a worker: pytest's flags are not the fit's
     import gc
 
     import lightning.pytorch as pl
