@@ -1,6 +1,6 @@
 """Decoded cache: every record decoded and resized once into one uint8 array, reused by every run.
 
-Layout: ``<store>/cache/decoded-<fingerprint[:16]>-<size>px-<channels>c/`` holding
+Layout: ``<store>/cache/decoded-<fingerprint[:16]>-<size>px-<channels>c-<rule>/`` holding
 ``images.npy`` ``(N, C, S, S)`` uint8, ``targets.npy`` and ``splits.json`` (split -> [start, stop),
 records grouped by split in store key order). The key includes the store fingerprint, so a store
 that gains images gets a new cache and a stale one is never read. It is built in a temporary folder
@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from autolit.datamodules.datasets import StoreDataset, stack_batch
+from autolit.datamodules.preprocess import RULE_TAG
 from autolit.store import StoreReader
 
 SPLITS = ("train", "val", "test")
@@ -42,7 +43,7 @@ class DecodedCache:
 
 
 def cache_dir(reader: StoreReader, size: int, channels: int) -> Path:
-    return reader.path / "cache" / f"decoded-{reader.meta.fingerprint[:16]}-{size}px-{channels}c"
+    return reader.path / "cache" / f"decoded-{reader.meta.fingerprint[:16]}-{size}px-{channels}c-{RULE_TAG}"
 
 
 def open_cache(path: Path) -> DecodedCache:

@@ -1,9 +1,9 @@
 """The one image preprocessing rule, shared by training, the decoded cache, export and predict.
 
 Rule (``RESIZE_RULE``): decode with Pillow, apply EXIF orientation, convert to ``L`` (1 channel) or
-``RGB`` (3 channels), resize so the *shorter* side equals ``size`` (bilinear, antialiased), then
-centre-crop to ``size x size``. Images already ``size x size`` pass through untouched. Normalisation
-(``(x / 255 - mean) / std``) happens later, on whole batches, on the training device.
+``RGB`` (3 channels), take the centred square whose side is the shorter side and resize it to
+``size x size`` (bilinear, antialiased). Images already ``size x size`` pass through untouched.
+Normalisation (``(x / 255 - mean) / std``) happens later, on whole batches, on the training device.
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ import io
 import numpy as np
 from PIL import Image, ImageOps
 
-RESIZE_RULE = "exif_transpose, convert L|RGB, shorter side -> size (bilinear), center crop size x size"
+RESIZE_RULE = ("exif_transpose, convert L|RGB, centred square crop of the shorter side resized to size x size "
+               "(bilinear, antialiased)")
+# Part of the decoded cache's key: a cache built by an earlier rule is never served.
+RULE_TAG = "r2"
 _MODES = {1: "L", 3: "RGB"}
+_ORIENTATION = 0x0112
 
 
 def decode_image(data: bytes, size: int, channels: int) -> np.ndarray:
@@ -28,7 +32,8 @@ def decode_image(data: bytes, size: int, channels: int) -> np.ndarray:
 
 def to_array(img: Image.Image, size: int, channels: int) -> np.ndarray:
     """Apply ``RESIZE_RULE`` to an open Pillow image; returns ``(C, size, size)`` uint8."""
-    img = ImageOps.exif_transpose(img)
+    if img.getexif().get(_ORIENTATION, 1) != 1:  # most images need no turn: skip the copy
+        img = ImageOps.exif_transpose(img)
     if img.mode != _MODES[channels]:
         if img.mode in ("RGBA", "LA", "P") and channels == 3:
             img = img.convert("RGBA")
@@ -37,11 +42,11 @@ def to_array(img: Image.Image, size: int, channels: int) -> np.ndarray:
         img = img.convert(_MODES[channels])
     w, h = img.size
     if (w, h) != (size, size):
-        scale = size / min(w, h)
-        new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-        img = img.resize((new_w, new_h), Image.BILINEAR)
-        left, top = (new_w - size) // 2, (new_h - size) // 2
-        img = img.crop((left, top, left + size, top + size))
+        # Resizing only the centred square (Pillow's box) is the crop-after-resize of the rule
+        # without resampling pixels that would be cropped away, and centres to sub-pixel precision.
+        side = min(w, h)
+        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+        img = img.resize((size, size), Image.BILINEAR, box=box)
     arr = np.array(img, dtype=np.uint8)  # a writable copy: torch.from_numpy warns on Pillow's read-only buffer
     if arr.ndim == 2:  # (H, W) -> (1, H, W)
         return arr[None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autolit.datamodules.preprocess import decode_image
+from autolit.datamodules.preprocess import RULE_TAG, decode_image
 from autolit.store import StoreReader, put_aux
 
 SAMPLE = 5000  # images; keys are sorted by content hash, so the first N are an unbiased sample
@@ -12,7 +12,7 @@ SAMPLE = 5000  # images; keys are sorted by content hash, so the first N are an 
 
 def channel_stats(reader: StoreReader, size: int, channels: int) -> tuple[list[float], list[float]]:
     """Mean and std per channel in [0, 1] over (up to ``SAMPLE``) train images at ``size``."""
-    name = f"norm-{reader.meta.fingerprint[:16]}-{size}px-{channels}c"
+    name = f"norm-{reader.meta.fingerprint[:16]}-{size}px-{channels}c-{RULE_TAG}"
     cached = reader.get_aux(name)
     if cached:
         return cached["mean"], cached["std"]

@@ -121,7 +121,7 @@ def test_statistics_are_computed_once_and_stored(store, monkeypatch):
 
 def test_decoded_cache_is_built_once_then_reused_and_keyed_by_content(store, monkeypatch):
     StoreDataModule(str(store), image_size=16, cache="decoded").prepare_data()
-    built = list((store / "cache").glob("decoded-*-16px-1c"))
+    built = list((store / "cache").glob("decoded-*-16px-1c-*"))
     assert len(built) == 1
     stamp = (built[0] / "images.npy").stat().st_mtime_ns
 
@@ -136,7 +136,7 @@ def test_decoded_cache_is_built_once_then_reused_and_keyed_by_content(store, mon
     with StoreWriter(store) as writer:
         writer.add_normalized(encode_array(np.full((8, 8), 7, np.uint8)), label="dot", source="extra")
     StoreDataModule(str(store), image_size=16, cache="decoded").prepare_data()
-    assert len(list((store / "cache").glob("decoded-*-16px-1c"))) == 2
+    assert len(list((store / "cache").glob("decoded-*-16px-1c-*"))) == 2
     assert not list((store / "cache").glob(".building-*"))
 
 
