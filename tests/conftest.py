@@ -1,4 +1,4 @@
-"""Fixtures shared by every test folder: where the real data lives, and GPU skipping."""
+"""Fixtures shared by every test folder: where the real data lives, a tiny store, and GPU skipping."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ def shared_data() -> Path:
     if not (path / "mnist").is_dir() or not (path / "hymenoptera_data").is_dir():
         pytest.skip(f"real data not found at {path} (set AUTOLIT_SHARED_DATA to the shared/data folder)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory) -> Path:
+    """A session-wide tiny synthetic 3-label store (tests/synthetic.py) a small net separates in an epoch."""
+    from tests.synthetic import write_store
+
+    return write_store(tmp_path_factory.mktemp("stores") / "tiny")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

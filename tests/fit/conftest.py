@@ -1,18 +1,10 @@
-"""A tiny synthetic store and a base fit config, shared by the fit tests."""
+"""A base fit config for the tiny store (tests/conftest.py), shared by the fit tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
-
-from tests.synthetic import write_store
-
-
-@pytest.fixture(scope="session")
-def tiny_store(tmp_path_factory) -> Path:
-    return write_store(tmp_path_factory.mktemp("stores") / "tiny")
 
 
 def base_config(store: Path) -> dict:

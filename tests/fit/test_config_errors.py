@@ -11,7 +11,8 @@ import pytest
 
 from autolit import fit
 from autolit.errors import run_cli
-from tests.fit.conftest import base_config, write_config, write_store
+from tests.fit.conftest import base_config, write_config
+from tests.synthetic import write_store
 
 
 def _layers(*layers):

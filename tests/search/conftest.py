@@ -53,35 +53,6 @@ def search_yaml(tmp_path: Path) -> Path:
     return write_configs(tmp_path)
 
 
-def write_tiny_store(path: Path, n: int = 90, size: int = 8) -> Path:
-    """A tiny 3-label store a small CNN separates in an epoch (bar / dot / ring on noise)."""
-    import numpy as np
-
-    from autolit.store import StoreWriter, encode_array
-
-    labels = ["bar", "dot", "ring"]
-    rng = np.random.default_rng(0)
-    with StoreWriter(path, labels=labels) as writer:
-        for i in range(n):
-            k = i % 3
-            img = rng.integers(0, 40, (size, size), dtype=np.uint8)
-            if k == 0:
-                img[size // 2 - 1: size // 2 + 1, :] = 220
-            elif k == 1:
-                img[size // 2 - 1: size // 2 + 1, size // 2 - 1: size // 2 + 1] = 220
-            else:
-                img[[0, -1], :] = 220
-                img[:, [0, -1]] = 220
-            writer.add_normalized(encode_array(img), label=labels[k], source=f"synthetic/{i}")
-    return path
-
-
-@pytest.fixture(scope="session")
-def tiny_store(tmp_path_factory) -> Path:
-    """A session-wide tiny synthetic store."""
-    return write_tiny_store(tmp_path_factory.mktemp("stores") / "tiny")
-
-
 def real_fit_config(store: Path) -> dict:
     """A fit config that trains in about a second on the tiny store."""
     return {
