@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
+from conftest import write_configs
 from optuna.trial import TrialState
 
 from autolit.errors import UserError
@@ -130,8 +131,6 @@ def test_workers_draw_different_samples_even_with_an_explicit_sampler_seed(tmp_p
     from autolit.search.config import load_search_config
     from autolit.search.driver import SearchRun, make_jobs, open_study
     from autolit.search.study import make_sampler
-
-    from conftest import write_configs
 
     path = write_configs(tmp_path, study={"sampler": {"type": "TPESampler", "seed": 5}})
     run = SearchRun(cfg=load_search_config(path), storage=str(tmp_path / "j.log"), study_name="stub",
