@@ -86,7 +86,10 @@ class NetPolicy:
 
     def check(self, url: str) -> Target:
         """Parse, resolve and check ``url``; raise :class:`Refused` or return the target."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # e.g. "http://[oops/": an unclosed IPv6 bracket
+            raise Refused("bad_url", str(exc)) from None
         scheme = parts.scheme.lower()
         if scheme not in ALLOWED_SCHEMES:
             raise Refused("bad_scheme", f"scheme {scheme or '(none)'!r} is not http/https")

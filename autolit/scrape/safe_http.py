@@ -101,7 +101,10 @@ class SafeFetcher:
             with self._slot(target.host):
                 result = self._get(target, deadline)
             if isinstance(result, str):  # a redirect: the Location, resolved against this URL
-                current = urljoin(current, result)
+                try:
+                    current = urljoin(current, result)
+                except ValueError as exc:  # a Location that is not a URL, e.g. "http://[oops/"
+                    raise Refused("bad_url", f"redirect to an invalid URL: {exc}") from None
                 continue
             data, content_type = result
             return Fetched(current, data, content_type, hop)

@@ -47,6 +47,7 @@ def test_non_public_addresses(address: str) -> None:
     ("http:///nohost", "bad_url"), ("http://10.0.0.1/x.jpg", "blocked_address"),
     ("http://169.254.169.254/latest/meta-data/", "blocked_address"),
     ("http://[::1]/x.jpg", "blocked_address"), ("http://localhost/x.jpg", "blocked_address"),
+    ("http://[oops/x.jpg", "bad_url"),
 ])
 def test_policy_refuses_before_connecting(url: str, reason: str, no_remote_connections: list) -> None:
     with pytest.raises(Refused) as info:
@@ -95,11 +96,13 @@ def test_redirects_are_rechecked_and_bounded(server: LocalServer, no_remote_conn
     server.routes["/r6"] = Route(kind="redirect", location="/final.jpg")
     server.routes["/to-private"] = Route(kind="redirect", location="http://10.0.0.1/x.jpg")
     server.routes["/to-file"] = Route(kind="redirect", location="file:///etc/passwd", status=301)
+    server.routes["/to-junk"] = Route(kind="redirect", location="http://[oops/x.jpg")
     f = fetcher()
     assert f.fetch(server.url("/r1")).redirects == 5       # 5 redirects: allowed
     assert refusal(f, server.url("/r0")) == "too_many_redirects"  # 6: refused
     assert refusal(f, server.url("/to-private")) == "blocked_address"
     assert refusal(f, server.url("/to-file")) == "bad_scheme"
+    assert refusal(f, server.url("/to-junk")) == "bad_url"  # a Refused, not a ValueError
     assert "10.0.0.1" not in no_remote_connections
 
 
