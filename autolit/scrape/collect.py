@@ -219,9 +219,17 @@ def _provenance(outcome: Outcome, spec: QuerySpec) -> dict:
         "query": spec.query, "label": spec.label,
         "url": outcome.url, "original_url": outcome.tried[0] if outcome.tried else None,
         "final_url": outcome.final_url, "page": page,
-        "domain": (urlsplit(page).hostname if page else None) or urlsplit(outcome.url or "").hostname,
+        "domain": _hostname(page) or _hostname(outcome.url),
         "source": result.source, "title": result.title, "position": result.position,
         "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sha256": image.sha256, "thumbnail": outcome.thumbnail,
         "dhash": f"{outcome.dhash:016x}" if outcome.dhash is not None else None,
     }
+
+
+def _hostname(url: str | None) -> str | None:
+    """The host of ``url``; None when absent or unparsable (a result's ``link`` is untrusted text)."""
+    try:
+        return urlsplit(url).hostname if url else None
+    except ValueError:  # e.g. "http://[oops/": an unclosed IPv6 bracket
+        return None

@@ -162,6 +162,16 @@ def test_thumbnail_fallback_only_when_asked(server, photos: dict, tmp_path: Path
     assert prov["thumbnail"] is True and prov["original_url"] == server.url("/gone.jpg")
 
 
+def test_malformed_result_link_does_not_stop_the_scrape(server, photos: dict, tmp_path: Path) -> None:
+    server.routes["/img/1.jpg"] = Route(data=photos["bees"][0][1])
+    server.serp.pages["bees"] = [[{"position": 1, "original": server.url("/img/1.jpg"),
+                                   "link": "http://[oops/page"}]]
+    report, _ = run(Scenario(server), tmp_path / "store", queries="bees")
+    assert report.queries[0].kept == 1
+    prov = next(iter(stored_records(tmp_path / "store").values()))["provenance"]
+    assert prov["page"] == "http://[oops/page" and prov["domain"] == "127.0.0.1"
+
+
 def test_query_parsing_errors() -> None:
     from autolit.errors import UserError
 
