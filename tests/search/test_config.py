@@ -8,7 +8,7 @@ import yaml
 from autolit.errors import UserError
 from autolit.search.config import load_search_config, set_dotted, trial_fit_config
 
-from conftest import write_configs
+from search_configs import write_configs
 
 
 def test_loads_with_defaults(search_yaml):

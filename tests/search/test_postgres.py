@@ -18,7 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 import search_stubs
-from conftest import FIT, write_configs
+from search_configs import FIT, write_configs
 
 URL = os.environ.get("AUTOLIT_TEST_POSTGRES_URL")
 pytestmark = [

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from autolit.search.storage import open_storage
 
-from conftest import SPACE, real_fit_config, write_configs
+from search_configs import SPACE, real_fit_config, write_configs
 
 
 def _cli(*args: str, cwd) -> subprocess.CompletedProcess:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
-from conftest import write_configs
+from search_configs import write_configs
 from optuna.trial import TrialState
 
 from autolit.errors import UserError

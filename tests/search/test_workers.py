@@ -22,7 +22,7 @@ from autolit.search.storage import open_storage
 from autolit.search.worker import run_worker
 
 import search_stubs
-from conftest import FIT, write_configs
+from search_configs import FIT, write_configs
 
 STUBS = Path(search_stubs.__file__)
 
