@@ -160,7 +160,8 @@ class SerpApiImages:
 
     def _classify(self, response: requests.Response) -> dict[str, Any]:
         status = response.status_code
-        message = self._error_message(response)
+        data = _json_object(response.text)  # parsed once: pages of results are ~100 kB
+        message = self._error_message(data)
         if status in (401, 403):
             raise SerpApiError(f"SerpApi refused the API key (HTTP {status} from {self._where()}): "
                                f"{message or 'no message'}; check SERPAPI_API_KEY")
@@ -169,22 +170,14 @@ class SerpApiImages:
         if status != 200:
             raise SerpApiError(f"SerpApi rejected the request (HTTP {status} from {self._where()}): "
                                f"{message or 'no message'}; check the query and --chips")
-        try:
-            data = json.loads(response.text)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+        if data is None:
             kind = response.headers.get("Content-Type", "unknown type")
             raise _Retry(f"HTTP 200 but not a JSON object ({self._scrub(kind)})")
         return data
 
-    def _error_message(self, response: requests.Response) -> str:
+    def _error_message(self, data: dict[str, Any] | None) -> str:
         """The ``error`` field of a JSON body, scrubbed and on one line ('' if none)."""
-        try:
-            data = json.loads(response.text)
-        except ValueError:
-            return ""
-        error = data.get("error") if isinstance(data, dict) else None
+        error = data.get("error") if data is not None else None
         return " ".join(self._scrub(str(error)).split())[:300] if error else ""
 
     def _where(self) -> str:
@@ -192,6 +185,15 @@ class SerpApiImages:
 
     def _scrub(self, text: str) -> str:
         return scrub_text(text, [self._key])
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """``text`` parsed as a JSON object, or None when it is not one."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _retry_after(response: requests.Response) -> float | None:
