@@ -100,12 +100,6 @@ def n_counted(study: optuna.Study) -> int:
     return sum(counts(t) for t in study.get_trials(deepcopy=False))
 
 
-def n_active(study: optuna.Study) -> int:
-    """Trials running or waiting to run."""
-    states = (TrialState.RUNNING, TrialState.WAITING)
-    return len(study.get_trials(deepcopy=False, states=states))
-
-
 def retry_once(study: optuna.Study, trial: FrozenTrial) -> None:
     """Enqueue the params of a trial whose worker died; a retry is not retried again."""
     if RETRY_OF in trial.user_attrs or not trial.params:
