@@ -135,11 +135,10 @@ def recover_stale(study: optuna.Study, *, single_host: bool = True) -> list[int]
         if _alive(tag, other_hosts_alive=not single_host) or (tag is None and not single_host):
             continue
         try:
-            if study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-                failed.append(trial.number)
+            if not study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another process finished it meanwhile
-    for number in failed:
-        retry_once(study, study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(
-            study._study_id, number)))
+        retry_once(study, trial)  # failing it changed its state only: params and user attrs are as read
+        failed.append(trial.number)
     return failed
