@@ -22,6 +22,9 @@ from autolit.errors import UserError
 from autolit.scrape.scrub import scrub_text
 
 DEFAULT_SERPAPI_URL = "https://serpapi.com"
+# requests' errors for a URL that cannot be requested at all (retrying would only wait).
+_BAD_URL_ERRORS = (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                   requests.exceptions.InvalidURL)
 
 
 class SerpApiError(UserError):
@@ -148,12 +151,16 @@ class SerpApiImages:
         client = _Client(params, self.config.base_url,
                          (self.config.connect_timeout, self.config.read_timeout))
         self.requests_made += 1
-        failure = None
+        failure, fatal = None, False
         try:
             response = client.get_response()
         except requests.RequestException as exc:
             # Only the scrubbed text leaves this block: the exception itself holds the raw URL.
             failure = self._scrub(f"{type(exc).__name__}: {exc}")
+            fatal = isinstance(exc, _BAD_URL_ERRORS)
+        if fatal:  # no retry makes a malformed endpoint work: say so at once
+            raise SerpApiError(f"--serpapi-url {self._scrub(self.config.base_url)!r} is not a usable "
+                               f"http(s) URL ({failure}); pass e.g. {DEFAULT_SERPAPI_URL}")
         if failure is not None:
             raise _Retry(f"network error: {failure}")
         return self._classify(response)

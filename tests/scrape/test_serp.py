@@ -79,6 +79,16 @@ def test_non_json_body_is_an_error_not_a_crash(server: LocalServer) -> None:
         client(server, retries=1).page("ants", 0)
 
 
+@pytest.mark.parametrize("base_url", ["serpapi.com", "ftp://serpapi.com", "http://"])
+def test_malformed_endpoint_stops_at_once(base_url: str) -> None:
+    sleeps: list[float] = []
+    api = SerpApiImages(KEY, SerpConfig(base_url=base_url), sleep=sleeps.append)
+    with pytest.raises(SerpApiError, match="--serpapi-url .* is not a usable http") as info:
+        api.page("ants", 0)
+    assert sleeps == [] and api.requests_made == 1
+    assert KEY not in "".join(traceback.format_exception(info.value))
+
+
 def test_network_error_text_is_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
     install_log_filters([KEY])
     api = SerpApiImages(KEY, SerpConfig(base_url="http://127.0.0.1:9", retries=1, retry_delay=0),
