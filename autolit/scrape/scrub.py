@@ -44,6 +44,10 @@ def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+_URL_LOGGERS = ("urllib3", "urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.retry",
+                "requests")
+
+
 class ScrubFilter(logging.Filter):
     """A logging filter that scrubs the formatted message of every record it sees.
 
@@ -69,7 +73,9 @@ class ScrubFilter(logging.Filter):
 def install_log_filters(secrets: Iterable[str] = ()) -> None:
     """Attach a :class:`ScrubFilter` to the loggers that echo request URLs (idempotent)."""
     secrets = tuple(secrets)
-    for name in ("urllib3", "urllib3.connectionpool", "requests"):
+    # A logger's filters see only records logged on that logger itself, not those propagated
+    # from its children, so every module that logs a request URL is named.
+    for name in _URL_LOGGERS:
         logger = logging.getLogger(name)
         for old in [f for f in logger.filters if isinstance(f, ScrubFilter)]:
             logger.removeFilter(old)

@@ -111,6 +111,14 @@ def test_debug_logs_of_urllib3_are_scrubbed(server: LocalServer, caplog: pytest.
     assert KEY not in caplog.text
 
 
+@pytest.mark.parametrize("name", ["urllib3.util.retry", "urllib3.poolmanager"])
+def test_other_urllib3_loggers_that_echo_urls_are_scrubbed(name: str, caplog: pytest.LogCaptureFixture) -> None:
+    install_log_filters([KEY])
+    with caplog.at_level(logging.DEBUG, logger=name):
+        logging.getLogger(name).debug("Incremented Retry for (url='%s')", f"/search?q=a&api_key={KEY}")
+    assert "api_key=***" in caplog.text and KEY not in caplog.text
+
+
 def test_scrub_helpers() -> None:
     assert scrub_url("https://serpapi.com/search?q=a&api_key=abc123&ijn=0") == (
         "https://serpapi.com/search?q=a&api_key=***&ijn=0")
