@@ -29,9 +29,9 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
     """Completed trials best first, then the others by number."""
     trials = study.get_trials(deepcopy=False)
     sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    done.sort(key=lambda t: (sign * t.value, t.number))
-    rest = sorted((t for t in trials if t not in done), key=lambda t: t.number)
+    complete = [t.state == TrialState.COMPLETE and t.value is not None for t in trials]
+    done = sorted((t for t, ok in zip(trials, complete) if ok), key=lambda t: (sign * t.value, t.number))
+    rest = sorted((t for t, ok in zip(trials, complete) if not ok), key=lambda t: t.number)
     return done + rest
 
 
@@ -112,7 +112,7 @@ def load_existing_study(storage: str, study_name: str) -> optuna.Study:
     if not is_rdb(storage) and not Path(storage).is_file():
         raise UserError(f"--storage {storage} does not exist: give the journal file of a study")
     opened = open_storage(storage)
-    names = [s.study_name for s in optuna.get_all_study_summaries(opened, include_best_trial=False)]
+    names = optuna.get_all_study_names(opened)
     if study_name not in names:
         raise UserError(f"--study-name {study_name}: not in {storage}; studies there: {names or 'none'}")
     return optuna.load_study(study_name=study_name, storage=opened)
