@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import lmdb
@@ -122,6 +123,19 @@ def open_env(path: Path, *, readonly: bool, map_size: int = 1 << 28) -> lmdb.Env
     )
     env.reader_check()
     return env
+
+
+def write_txn(env: lmdb.Environment, fn: Callable[[lmdb.Transaction], None]) -> None:
+    """Run ``fn`` in one write txn; on MapFullError double the map and run it again."""
+    while True:
+        try:
+            with env.begin(write=True) as txn:
+                fn(txn)
+            return
+        except lmdb.MapFullError:
+            # The txn was aborted by the context manager: nothing of it is on disk.
+            # set_mapsize must run with no transaction open in this process.
+            env.set_mapsize(env.info()["map_size"] * 2)
 
 
 def read_meta(env: lmdb.Environment, path: Path) -> dict:

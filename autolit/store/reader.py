@@ -15,7 +15,8 @@ import lmdb
 
 from autolit.store import schema
 from autolit.store.envs import (
-    check_existing_store, close_reader_env, open_env, read_meta, reader_env, store_key, writer_env,
+    check_existing_store, close_reader_env, open_env, read_meta, reader_env, store_key, write_txn,
+    writer_env,
 )
 from autolit.store.policy import ImagePolicy
 from autolit.store.splits import SPLITS, SplitPolicy
@@ -160,13 +161,7 @@ def put_aux(path: str | Path, name: str, value: dict) -> None:
         close_reader_env(key)  # LMDB allows one env per store and process
     env = borrowed or open_env(path, readonly=False, map_size=1 << 20)
     try:
-        while True:
-            try:
-                with env.begin(write=True) as txn:
-                    txn.put(schema.aux_key(name), schema.dumps(value))
-                return
-            except lmdb.MapFullError:
-                env.set_mapsize(env.info()["map_size"] * 2)
+        write_txn(env, lambda txn: txn.put(schema.aux_key(name), schema.dumps(value)))
     finally:
         if borrowed is None:
             env.close()

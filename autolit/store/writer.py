@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from autolit.errors import UserError
 from autolit.store import schema
 from autolit.store.envs import (
     acquire_writer_lock, check_new_store_location, check_schema, close_writer_env, is_store,
-    open_writer_env, release_writer_lock,
+    open_writer_env, release_writer_lock, write_txn,
 )
 from autolit.store.policy import ImagePolicy, ImageRejected, NormalizedImage, normalize_image
 from autolit.store.splits import SPLITS, SplitPolicy, split_for
@@ -146,7 +146,7 @@ class StoreWriter:
         if not self._records and not self._sources and self._next == self._meta:
             return
         self._end_read_txn()
-        self._write(self._apply_batch)
+        write_txn(self._env, self._apply_batch)
         self._meta = copy.deepcopy(self._next)
         self._records.clear()
         self._shas.clear()
@@ -187,7 +187,7 @@ class StoreWriter:
         if raw is None:
             meta = schema.new_meta(task or "classification", _unique(labels or []), (policy or ImagePolicy()).to_dict(),
                                    (split or SplitPolicy()).to_dict())
-            self._write(lambda txn: txn.put(schema.META_KEY, schema.dumps(meta)))
+            write_txn(self._env, lambda txn: txn.put(schema.META_KEY, schema.dumps(meta)))
             return meta
         meta = json.loads(bytes(raw))
         check_schema(meta, self.path)
@@ -202,7 +202,7 @@ class StoreWriter:
             meta["labels"].extend(new)
             meta["per_label"].update({name: 0 for name in new})
             meta["fingerprint"] = schema.compute_fingerprint(meta)
-            self._write(lambda txn: txn.put(schema.META_KEY, schema.dumps(meta)))
+            write_txn(self._env, lambda txn: txn.put(schema.META_KEY, schema.dumps(meta)))
         return meta
 
     def _check_label(self, label: str | None, target: float | None) -> tuple[str | None, float | None]:
@@ -250,18 +250,6 @@ class StoreWriter:
             txn.put(schema.source_key(source), outcome.encode("utf-8"))
         self._next["fingerprint"] = schema.compute_fingerprint(self._next)
         txn.put(schema.META_KEY, schema.dumps(self._next))
-
-    def _write(self, fn: Callable[[lmdb.Transaction], None]) -> None:
-        """Run ``fn`` in one write txn; on MapFullError abort, double the map and retry."""
-        while True:
-            try:
-                with self._env.begin(write=True) as txn:
-                    fn(txn)
-                return
-            except lmdb.MapFullError:
-                # The txn was aborted by the context manager: nothing of the batch is on disk.
-                # set_mapsize must run with no transaction open in this process.
-                self._env.set_mapsize(self._env.info()["map_size"] * 2)
 
     def _read_txn(self) -> lmdb.Transaction:
         """A read txn reused until the next commit (single writer: nothing else changes the DB)."""
