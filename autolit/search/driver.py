@@ -98,8 +98,7 @@ def _watch(procs: list[Any], jobs: list[WorkerJob], errors: Any, factory: Object
                 continue
             if proc.exitcode == EXIT_USER_ERROR:
                 message = errors.get() if not errors.empty() else "a worker stopped on a configuration error"
-                stop_all(procs)
-                raise UserError(message)
+                raise UserError(message)  # run_search's finally stops the other workers
             if proc.exitcode == 0 or study_lib.n_counted(study) >= jobs[i].n_trials:
                 finished[i] = True
                 continue
