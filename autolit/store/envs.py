@@ -63,7 +63,8 @@ def store_key(path: Path) -> str:
 
 
 def reader_env(key: str) -> lmdb.Environment:
-    """This process's env for reading the store ``key`` (opened on first use)."""
+    """This process's env for reading the store ``key``: its open writer's, else a shared
+    read-only one (opened on first use)."""
     pid = os.getpid()
     entry = _WRITE_ENVS.get(key) or _READ_ENVS.get(key)
     if entry is not None and entry[0] == pid:
@@ -111,7 +112,7 @@ def close_writer_env(path: Path) -> None:
 if hasattr(os, "register_at_fork"):
     # Readers only run short transactions, so closing their envs before a fork loses nothing;
     # parent and child both reopen on their next read. (A StoreWriter must not be open across
-    # a fork; importers use spawn-based pools.)
+    # a fork; importers start their fork pool before opening the writer, see pool.py.)
     os.register_at_fork(before=close_reader_env)
 
 

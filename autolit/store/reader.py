@@ -112,8 +112,8 @@ class StoreReader:
     # ---------------------------------------------------------------- internals
     def _env(self) -> lmdb.Environment:
         # Looked up on every transaction (a dict hit): after a fork or unpickling in a spawned
-        # worker this opens the env of the current process.
-        return writer_env(self._key) or reader_env(self._key)
+        # worker this opens the env of the current process; an open writer's env is borrowed.
+        return reader_env(self._key)
 
     def _begin(self) -> lmdb.Transaction:
         env = self._env()
