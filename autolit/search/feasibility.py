@@ -24,22 +24,21 @@ class DataInfo:
     n_labels: int
 
 
-def _model_args(config: dict) -> dict:
-    model = config.get("model") or {}
-    if isinstance(model.get("init_args"), dict):
-        return model["init_args"]
-    return model
+def _section_args(config: dict, section: str) -> dict:
+    """A fit config section's arguments, under ``init_args`` when it is a ``class_path`` form."""
+    node = config.get(section) or {}
+    return node["init_args"] if isinstance(node.get("init_args"), dict) else node
 
 
 def layers_of(config: dict) -> list[dict] | None:
     """The layer spec of a fit config (``model.layers``), if any."""
-    layers = _model_args(config).get("layers")
+    layers = _section_args(config, "model").get("layers")
     return layers if isinstance(layers, list) else None
 
 
 def task_of(config: dict) -> str:
     """``model.task`` (default multiclass)."""
-    return str(_model_args(config).get("task", "multiclass"))
+    return str(_section_args(config, "model").get("task", "multiclass"))
 
 
 def check_feasible(layers: list[dict], info: DataInfo, task: str,
@@ -92,9 +91,7 @@ def data_info_for(config: dict) -> DataInfo:
     """
     from autolit.datamodules import StoreDataModule
 
-    data = config.get("data") or {}
-    if isinstance(data.get("init_args"), dict):
-        data = data["init_args"]
+    data = _section_args(config, "data")
     key = tuple(repr(data.get(k)) for k in _DATA_KEYS)
     if key not in _info_cache:
         args = {k: data[k] for k in _DATA_KEYS if data.get(k) is not None}
