@@ -71,7 +71,8 @@ def _policy(args: argparse.Namespace) -> ImagePolicy | None:
     if args.max_side is None and args.encode is None:
         return None
     base = ImagePolicy()
-    return ImagePolicy(max_side=args.max_side or base.max_side, encode=args.encode or base.encode)
+    max_side = base.max_side if args.max_side is None else args.max_side  # 0 is refused, not defaulted
+    return ImagePolicy(max_side=max_side, encode=args.encode or base.encode)
 
 
 def run_import(args: argparse.Namespace) -> int:

@@ -153,6 +153,14 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, python):
     assert "train-images-idx3-ubyte is not an IDX images file" in proc.stderr
 
 
+def test_cli_max_side_zero_is_refused_not_defaulted(tmp_path, image_folder):
+    from autolit.store.__main__ import main
+
+    with pytest.raises(UserError, match=r"max_side=0 must be a positive number of pixels"):
+        main(["import", "folder", str(image_folder), "--store", str(tmp_path / "s"), "--max-side", "0"])
+    assert not (tmp_path / "s").exists()
+
+
 def test_cli_import_info_show(tmp_path, python, image_folder):
     store = str(tmp_path / "s")
     proc = _cli(python, "import", "folder", str(image_folder), "--store", store, "--json")
