@@ -100,9 +100,12 @@ def ingest(writer, report: ImportReport, jobs: Sequence[Job], payloads: Sequence
     Jobs whose source the store has seen before are skipped without being read again, which
     makes re-importing the same data cheap and idempotent.
     """
-    todo = [i for i, job in enumerate(jobs) if not writer.seen_source(job.source)]
-    for i in set(range(len(jobs))) - set(todo):
-        report.note(ALREADY, jobs[i].source)
+    todo: list[int] = []
+    for i, job in enumerate(jobs):
+        if writer.seen_source(job.source):
+            report.note(ALREADY, job.source)
+        else:
+            todo.append(i)
     bar = Progress(len(todo), label, enabled=progress)
     batches = [todo[k : k + chunk] for k in range(0, len(todo), chunk)]
     chunks = [_select(payloads, idx) for idx in batches]
