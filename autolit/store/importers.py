@@ -65,7 +65,7 @@ def import_digits(store_path: str | Path, *, variant: str = "digits", progress: 
         jobs = [Job(f"{name}#{i}", label=str(t)) for i, t in enumerate(targets)]
         labels, task = [str(d) for d in range(10)], "classification"
     return _run(store_path, name, jobs, pixels, encode_arrays, task=task, labels=labels, policy=policy,
-                batch_size=batch_size, workers=1, chunk=_ARRAY_CHUNK, progress=progress)
+                batch_size=batch_size, workers=1, pool_min=0, chunk=_ARRAY_CHUNK, progress=progress)
 
 
 def import_idx(folder: str | Path, store_path: str | Path, *, progress: bool = False,
@@ -91,10 +91,9 @@ def import_idx(folder: str | Path, store_path: str | Path, *, progress: bool = F
         jobs += [Job(f"{src}#{i}", label=str(int(v)), split=split) for i, v in enumerate(labels)]
         stacks.append(images)
     pixels = np.concatenate(stacks)
-    workers = default_workers() if workers is None else workers
     return _run(store_path, str(folder), jobs, pixels, encode_arrays, task="classification",
                 labels=[str(v) for v in label_values], policy=policy, batch_size=batch_size,
-                workers=workers if len(jobs) >= _POOL_MIN_ARRAYS else 1, chunk=_ARRAY_CHUNK,
+                workers=workers, pool_min=_POOL_MIN_ARRAYS, chunk=_ARRAY_CHUNK,
                 progress=progress, split=SplitPolicy(val=0.1, test=0.0))
 
 
@@ -114,12 +113,10 @@ def import_folder(folder: str | Path, store_path: str | Path, *, progress: bool 
     unlabelled = [f for f in files if len(f.relative_to(folder).parts) < 2]
     labelled = [f for f in files if len(f.relative_to(folder).parts) >= 2]
     jobs = [Job(str(f.resolve()), label=f.relative_to(folder).parts[0]) for f in labelled]
-    workers = default_workers() if workers is None else workers
-    report = _run(store_path, str(folder), jobs, [str(f) for f in labelled], normalize_files,
-                  task="classification", labels=classes, policy=policy, batch_size=batch_size,
-                  workers=workers if len(jobs) >= _POOL_MIN_FILES else 1, chunk=_FILE_CHUNK,
-                  progress=progress, extra_skips=[(str(f), NO_LABEL) for f in unlabelled])
-    return report
+    return _run(store_path, str(folder), jobs, [str(f) for f in labelled], normalize_files,
+                task="classification", labels=classes, policy=policy, batch_size=batch_size,
+                workers=workers, pool_min=_POOL_MIN_FILES, chunk=_FILE_CHUNK,
+                progress=progress, extra_skips=[(str(f), NO_LABEL) for f in unlabelled])
 
 
 def import_csv(csv_file: str | Path, store_path: str | Path, *, progress: bool = False,
@@ -134,10 +131,9 @@ def import_csv(csv_file: str | Path, store_path: str | Path, *, progress: bool =
         raise UserError(f"{csv_file} has no rows; expected `path,target` lines, e.g. img/001.png,3.5")
     present = [(p, t) for p, t in rows if p.is_file()]
     jobs = [Job(str(p.resolve()), target=t) for p, t in present]
-    workers = default_workers() if workers is None else workers
     return _run(store_path, str(csv_file), jobs, [str(p) for p, _ in present], normalize_files,
                 task="regression", labels=None, policy=policy, batch_size=batch_size,
-                workers=workers if len(jobs) >= _POOL_MIN_FILES else 1, chunk=_FILE_CHUNK,
+                workers=workers, pool_min=_POOL_MIN_FILES, chunk=_FILE_CHUNK,
                 progress=progress, extra_skips=[(str(p), MISSING) for p, _ in rows if not p.is_file()])
 
 
@@ -192,11 +188,19 @@ def _existing_dir(path: str | Path, what: str) -> Path:
 
 
 def _run(store_path: str | Path, source: str, jobs: list[Job], payloads, fn, *, task: str,
-         labels: list[str] | None, policy: ImagePolicy | None, batch_size: int, workers: int,
-         chunk: int, progress: bool, split: SplitPolicy | None = None,
-         extra_skips: list[tuple[str, str]] = ()) -> ImportReport:
-    """Open the writer, ingest, and fill in the report."""
+         labels: list[str] | None, policy: ImagePolicy | None, batch_size: int,
+         workers: int | None, pool_min: int, chunk: int, progress: bool,
+         split: SplitPolicy | None = None, extra_skips: list[tuple[str, str]] = ()) -> ImportReport:
+    """Open the writer, ingest, and fill in the report.
+
+    ``workers`` None means :func:`default_workers`; imports of fewer than ``pool_min`` jobs run
+    inline, where a pool would cost more than it saves.
+    """
     t0 = time.perf_counter()
+    if len(jobs) < pool_min:
+        workers = 1
+    elif workers is None:
+        workers = default_workers()
     store_path = Path(store_path)
     report = ImportReport(store=str(store_path), source=source)
     new_store = not is_store(store_path)
