@@ -13,6 +13,7 @@ Outcomes, following keras-tuner's FailedTrialError vs FatalError split:
 from __future__ import annotations
 
 import gc
+import math
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -103,7 +104,7 @@ class Objective:
             )
         value = float(metrics[metric])
         trial.set_user_attr("metrics", {k: float(v) for k, v in metrics.items()})
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             _prune(trial, f"non_finite_metric: {metric}={value}")
         return value
 
@@ -120,13 +121,19 @@ def _handle_fault(trial: optuna.Trial, exc: Exception, run_dir: Path) -> None:
     from autolit.modules import NonFiniteLossError
 
     detail = " ".join(str(exc).split())[:300]
+    reason = None
     if isinstance(exc, torch.OutOfMemoryError):
-        _free_memory()
-        _prune(trial, f"out_of_memory: {detail}")
-    if isinstance(exc, NonFiniteLossError):
-        _prune(trial, f"non_finite_loss: {detail}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "error.txt").write_text("".join(traceback.format_exception(exc)))
+        reason = f"out_of_memory: {detail}"
+    elif isinstance(exc, NonFiniteLossError):
+        reason = f"non_finite_loss: {detail}"
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text("".join(traceback.format_exception(exc)))
+    # The fit's finished frames still hold the model, optimizer state and batches, and the exception
+    # keeps them alive until Optuna drops it; clear them so Objective.__call__ frees that memory.
+    traceback.clear_frames(exc.__traceback__)
+    if reason is not None:
+        _prune(trial, reason)
     trial.set_user_attr(REASON, f"error: {type(exc).__name__}: {detail}")
     raise TrialFailed(f"trial {trial.number} failed: {type(exc).__name__}: {detail}") from exc
 
