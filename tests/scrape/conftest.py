@@ -11,19 +11,18 @@ import struct
 import sys
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent))  # the helper module next to this file
+sys.path.insert(0, str(Path(__file__).parent))  # the helper modules next to this file
+from scrape_scenario import KEY, Scenario  # noqa: E402
 from scrape_servers import LocalServer, Route  # noqa: E402
 
 PER_CLASS = 24        # photos per class: enough pages to page through, fast on 2 cores
 PAGE_SIZE = 10        # results per fake SerpApi page
 MAX_PHOTO_BYTES = 300_000
-KEY = "secret-0123456789abcdef-test"
 
 
 def shared_data() -> Path:
@@ -112,19 +111,6 @@ def rotated_jpeg() -> bytes:
     buf = io.BytesIO()
     upright.transpose(Image.Transpose.ROTATE_90).save(buf, "JPEG", quality=95, exif=exif.tobytes())
     return buf.getvalue()
-
-
-@dataclass
-class Scenario:
-    """What the hostile scenario serves and what a correct scrape must make of it."""
-
-    server: LocalServer
-    stored: dict[str, list[bytes]] = field(default_factory=dict)  # label → bytes to be stored
-    reasons: dict[str, str] = field(default_factory=dict)          # URL → expected refusal
-    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (copy URL, original URL)
-    no_url: int = 0                                                # results without 'original'
-    cmyk_url: str = ""
-    rotated_url: str = ""
 
 
 def _result(url: str | None, i: int, title: str) -> dict:

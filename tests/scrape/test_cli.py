@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import KEY, Scenario
+from scrape_scenario import KEY, Scenario
 from scrape_servers import LocalServer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import KEY, Scenario
 from PIL import Image
+from scrape_scenario import KEY, Scenario
 from scrape_servers import Route
 
 from autolit.scrape.collect import ScrapeOptions, collect

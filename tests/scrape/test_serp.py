@@ -6,7 +6,7 @@ import logging
 import traceback
 
 import pytest
-from conftest import KEY
+from scrape_scenario import KEY
 from scrape_servers import LocalServer
 
 from autolit.scrape.scrub import install_log_filters, scrub_text, scrub_url
