@@ -29,7 +29,7 @@ from autolit.deploy.checkpoint import checkpoint_metrics, load_checkpoint, rebui
 from autolit.deploy.preprocessing import FILE as PREPROCESSING_FILE
 from autolit.deploy.preprocessing import Preprocessing
 from autolit.deploy.quantize import quantize_export
-from autolit.deploy.runtime import FILES, load_runtime
+from autolit.deploy.runtime import FILES, Runtime, load_runtime
 from autolit.errors import UserError, run_cli
 
 FORMATS = ("torchscript", "onnx")
@@ -114,9 +114,11 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
     store_path = _store_path(ckpt, store)
     sample, test = _sample_and_test(store_path, pre)
     reference = verify.torch_predict(net)(sample)
-    agreements = [_check(out_dir, fmt, sample, reference, tolerance) for fmt in formats]
-    test_scores = _test_scores(out_dir, net, formats, pre, test)
-    quant = quantize_export(net, out_dir, formats, example, sample, reference, test, pre) if quantize else None
+    runtimes = [load_runtime(out_dir, fmt) for fmt in formats]  # opened once for every check below
+    agreements = [verify.compare(reference, rt.run(sample), rt.path.name, rt.name, tolerance) for rt in runtimes]
+    test_scores = _test_scores(net, runtimes, pre, test)
+    quant = (quantize_export(net, out_dir, runtimes, example, sample, reference, test, test_scores, pre)
+             if quantize else None)
     if quant:
         agreements += quant.pop("agreements")
     files = _listing(out_dir)
@@ -191,13 +193,7 @@ def _sample_and_test(store: Path | None, pre: Preprocessing) -> tuple[np.ndarray
     return rng.standard_normal(shape).astype(np.float32), {}
 
 
-def _check(out_dir: Path, fmt: str, sample: np.ndarray, reference: np.ndarray,
-           tolerance: float) -> verify.Agreement:
-    runtime = load_runtime(out_dir, fmt)
-    return verify.compare(reference, runtime.run(sample), runtime.path.name, runtime.name, tolerance)
-
-
-def _test_scores(out_dir: Path, net: torch.nn.Module, formats: Sequence[str], pre: Preprocessing,
+def _test_scores(net: torch.nn.Module, runtimes: Sequence[Runtime], pre: Preprocessing,
                  test: dict[str, Any]) -> dict[str, Any]:
     """Test-split score of the checkpoint and of each exported file."""
     if not test:
@@ -206,8 +202,7 @@ def _test_scores(out_dir: Path, net: torch.nn.Module, formats: Sequence[str], pr
                               "fingerprint_matches": test["fingerprint_matches"],
                               "checkpoint": verify.score(verify.batched(verify.torch_predict(net), test["x"]),
                                                          test["y"], pre.task)}
-    for fmt in formats:
-        runtime = load_runtime(out_dir, fmt)
+    for runtime in runtimes:
         scores[runtime.path.name] = verify.score(verify.batched(runtime.run, test["x"]), test["y"], pre.task)
     return scores
 

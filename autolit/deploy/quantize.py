@@ -17,30 +17,31 @@ import torch
 
 from autolit.deploy import exporters, verify
 from autolit.deploy.preprocessing import Preprocessing
-from autolit.deploy.runtime import FILES, load_runtime
+from autolit.deploy.runtime import FILES, Runtime, load_runtime
 
 
-def quantize_export(net: torch.nn.Module, out_dir: Path, formats: Sequence[str], example: torch.Tensor,
+def quantize_export(net: torch.nn.Module, out_dir: Path, runtimes: Sequence[Runtime], example: torch.Tensor,
                     sample: np.ndarray, reference: np.ndarray, test: dict[str, Any],
-                    pre: Preprocessing) -> dict[str, Any]:
-    """Write model.int8.* for each format; return sizes, score changes and sample agreements."""
-    for fmt in formats:
-        if fmt == "torchscript":
+                    float_scores: dict[str, Any], pre: Preprocessing) -> dict[str, Any]:
+    """Write model.int8.* beside each float model of ``runtimes``; return sizes, score changes and
+    sample agreements. ``float_scores`` holds the float models' test-split scores by file name."""
+    for float_rt in runtimes:
+        if float_rt.name == "torchscript":
             exporters.export_torchscript(exporters.quantize_torch(net), example,
                                          out_dir / FILES[("torchscript", True)])
         else:
-            exporters.quantize_onnx(out_dir / FILES[("onnx", False)], out_dir / FILES[("onnx", True)])
+            exporters.quantize_onnx(float_rt.path, out_dir / FILES[("onnx", True)])
     models: dict[str, Any] = {}
     agreements = []
-    for fmt in formats:
-        float_rt, int8_rt = load_runtime(out_dir, fmt), load_runtime(out_dir, fmt, int8=True)
+    for float_rt in runtimes:
+        int8_rt = load_runtime(out_dir, float_rt.name, int8=True)
         agreements.append(verify.compare(reference, int8_rt.run(sample), int8_rt.path.name,
                                          int8_rt.name, tolerance=None))
         row: dict[str, Any] = {"bytes": int8_rt.path.stat().st_size,
                                "float_bytes": float_rt.path.stat().st_size}
         row["size_ratio"] = round(row["bytes"] / row["float_bytes"], 3)
         if test:
-            before = verify.score(verify.batched(float_rt.run, test["x"]), test["y"], pre.task)
+            before = float_scores[float_rt.path.name]
             after = verify.score(verify.batched(int8_rt.run, test["x"]), test["y"], pre.task)
             row.update({f"float_{k}": v for k, v in before.items()})
             row.update({f"int8_{k}": v for k, v in after.items()})
