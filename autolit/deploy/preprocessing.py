@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from autolit.datamodules.preprocess import RESIZE_RULE, decode_image
+from autolit.deploy.bundle import write_json
 from autolit.errors import UserError
 
 FILE = "preprocessing.json"
@@ -72,9 +73,7 @@ class Preprocessing:
 
     def save(self, out_dir: Path) -> Path:
         """Write ``out_dir/preprocessing.json``."""
-        path = out_dir / FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
+        return write_json(out_dir / FILE, self.to_dict())
 
     @classmethod
     def load(cls, export_dir: Path) -> "Preprocessing":
