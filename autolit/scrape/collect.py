@@ -51,7 +51,6 @@ class ScrapeOptions:
 class _Known:
     """What the store held before this run (and what this run added since)."""
 
-    shas: set[str] = field(default_factory=set)
     per_query: dict[str, int] = field(default_factory=dict)
     near: NearDupIndex = field(default_factory=NearDupIndex)
 
@@ -78,7 +77,7 @@ def collect(queries: Sequence[QuerySpec], store: str | Path, search: SerpApiImag
 
 
 def _prescan(store: Path, options: ScrapeOptions) -> _Known:
-    """Per-query counts, content hashes and (for --near-dup) dHashes of the stored images."""
+    """Per-query counts and (for --near-dup) dHashes of the stored images."""
     known = _Known(near=NearDupIndex(options.near_dup_threshold))
     if not is_store(store):
         return known
@@ -86,7 +85,6 @@ def _prescan(store: Path, options: ScrapeOptions) -> _Known:
     try:
         for key in reader.keys():
             record = reader.record(key)
-            known.shas.add(record["sha256"])
             prov = record.get("provenance") or {}
             query = prov.get("query")
             if isinstance(query, str):
@@ -168,7 +166,7 @@ class _Run:
             return
         image = outcome.image
         assert image is not None and outcome.url is not None
-        if image.sha256 in self.known.shas:
+        if self.writer.has_image(image.sha256):
             stats.duplicates += 1
             self._mark(outcome, f"duplicate:{image.sha256}")
         elif self.options.near_dup and outcome.dhash is not None \
@@ -187,7 +185,6 @@ class _Run:
         if result.status == "added":
             stats.kept += 1
             stats.thumbnails += int(outcome.thumbnail)
-            self.known.shas.add(image.sha256)
             if outcome.dhash is not None:
                 self.known.near.add(outcome.dhash)
             self._mark(outcome, f"added:{image.sha256}", skip=outcome.url)

@@ -106,7 +106,7 @@ class StoreWriter:
     ) -> AddResult:
         """Add an already-normalised image; duplicates (same stored bytes) are not added again."""
         label, target = self._check_label(label, target)
-        if self._known_sha(img.sha256):
+        if self.has_image(img.sha256):
             self.mark_source(source, f"duplicate:{img.sha256}")
             return AddResult("duplicate", img.sha256, "duplicate", f"same content as {img.sha256[:12]}")
         split = split or split_for(img.sha256, self.split)
@@ -124,6 +124,10 @@ class StoreWriter:
         self._count(img.sha256, label, target, split)
         self._maybe_flush()
         return AddResult("added", img.sha256, None)
+
+    def has_image(self, sha256: str) -> bool:
+        """True if a record with this content hash exists (committed or in the open batch)."""
+        return sha256 in self._shas or self._read_txn().get(schema.hash_key(sha256)) is not None
 
     def seen_source(self, source: str) -> bool:
         """True if ``source`` was recorded before (committed or in the open batch)."""
@@ -231,9 +235,6 @@ class StoreWriter:
             nxt["per_label"][label] += 1
         term = schema.fingerprint_term(sha, schema.label_token(label, target), split)
         nxt["accumulator"] = schema.add_term(nxt["accumulator"], term)
-
-    def _known_sha(self, sha: str) -> bool:
-        return sha in self._shas or self._read_txn().get(schema.hash_key(sha)) is not None
 
     def _maybe_flush(self) -> None:
         # Every add or mark records its source, so this counts images handled (added, duplicate

@@ -41,7 +41,9 @@ def test_exact_duplicates_are_stored_once(tmp_path):
     with StoreWriter(tmp_path / "s", labels=["a"], batch_size=3) as w:
         first = w.add_image(png_bytes(1), label="a", source="one")
         pending = w.add_image(png_bytes(1), label="a", source="two")  # same batch
+        assert w.has_image(first.sha256) and not w.has_image("0" * 64)
         w.flush()
+        assert w.has_image(first.sha256)
         committed = w.add_image(png_bytes(1), label="a", source="three")  # after commit
     assert first.status == "added"
     assert pending.status == committed.status == "duplicate"
