@@ -71,11 +71,10 @@ def run(args: argparse.Namespace, *, factory: Any = None, data_info: Any = None)
     from autolit.search.feasibility import data_info_for, probe_space
     from autolit.search.objective import make_objective
     from autolit.search.records import format_table
+    from autolit.search.storage import check_storage, default_storage
 
     factory = factory or make_objective
     data_info = data_info or data_info_for
-    from autolit.search.storage import check_storage, default_storage
-
     cfg = load_search_config(args.config)
     name = args.study_name or cfg.study.name
     n_trials = cfg.study.n_trials if args.n_trials is None else args.n_trials
