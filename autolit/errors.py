@@ -8,8 +8,9 @@ raise normally so they are seen.
 
 from __future__ import annotations
 
+import difflib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NoReturn
 
 
@@ -17,10 +18,26 @@ class UserError(Exception):
     """A mistake in user input. The message says what is wrong, where, and the fix."""
 
 
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'X'?)"`` for the closest choice, or ``""`` when none is close."""
+    choices = [str(c) for c in choices]
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[name.lower()]] if name.lower() in lowered else []
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def one_line(text: object, limit: int = 200) -> str:
+    """``text`` (an exception's too: ``Type: message``) on one line, at most ``limit`` characters."""
+    if isinstance(text, BaseException):
+        text = f"{type(text).__name__}: {text}"
+    return " ".join(str(text).split())[:limit]
+
+
 def fail(message: str) -> NoReturn:
     """Print ``error: message`` on one line to stderr and exit with status 2."""
-    one_line = " ".join(str(message).split())
-    print(f"error: {one_line}", file=sys.stderr, flush=True)
+    print(f"error: {one_line(message, limit=10_000)}", file=sys.stderr, flush=True)
     raise SystemExit(2)
 
 

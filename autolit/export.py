@@ -115,7 +115,7 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
     sample, test = _sample_and_test(store_path, pre)
     reference = verify.torch_predict(net)(sample)
     runtimes = [load_runtime(out_dir, fmt) for fmt in formats]  # opened once for every check below
-    agreements = [verify.compare(reference, rt.run(sample), rt.path.name, rt.name, tolerance) for rt in runtimes]
+    agreements = [verify.compare(reference, rt.run(sample), rt.path.name, rt.name, net.task, tolerance) for rt in runtimes]
     test_scores = _test_scores(net, runtimes, pre, test)
     quant = (quantize_export(net, out_dir, runtimes, example, sample, reference, test, test_scores, pre)
              if quantize else None)
@@ -201,9 +201,9 @@ def _test_scores(net: torch.nn.Module, runtimes: Sequence[Runtime], pre: Preproc
     scores: dict[str, Any] = {"store": test["store"], "n": int(len(test["y"])),
                               "fingerprint_matches": test["fingerprint_matches"],
                               "checkpoint": verify.score(verify.batched(verify.torch_predict(net), test["x"]),
-                                                         test["y"], pre.task)}
+                                                         test["y"], net.task)}
     for runtime in runtimes:
-        scores[runtime.path.name] = verify.score(verify.batched(runtime.run, test["x"]), test["y"], pre.task)
+        scores[runtime.path.name] = verify.score(verify.batched(runtime.run, test["x"]), test["y"], net.task)
     return scores
 
 

@@ -36,6 +36,7 @@ from autolit.deploy.inputs import Fetch, Source, expand, safe_fetch
 from autolit.deploy.preprocessing import BadImage, Preprocessing
 from autolit.deploy.runtime import RUNTIMES, load_runtime
 from autolit.errors import UserError, run_cli
+from autolit.modules.tasks import TASKS
 
 
 @dataclass
@@ -74,9 +75,10 @@ class ExportedModel:
 
     def interpret(self, row: np.ndarray, top_k: int) -> tuple[list[tuple[str, float]] | None, float | None]:
         """One output row → (top-k (label, prob) pairs, None) or (None, regression value)."""
-        if self.pre.task == "regression":
+        task = TASKS[self.pre.task]
+        if not task.classification:
             return None, float(row[0])
-        probs = np.array([1.0 - row[0], row[0]]) if row.shape[0] == 1 else row  # binary: P(label 1)
+        probs = task.class_probabilities(row[None])[0]
         order = np.argsort(-probs, kind="stable")[:max(1, top_k)]
         return [(self.labels[i] if i < len(self.labels) else str(i), float(probs[i])) for i in order], None
 

@@ -15,7 +15,9 @@ LINKED_MODEL_KEYS = ("n_labels", "input_shape", "label_names", "preprocessing")
 
 def monitor_for(task: str) -> tuple[str, str]:
     """The validation metric a run keeps its best checkpoint by, and its direction."""
-    return ("val/loss", "min") if task == "regression" else ("val/acc", "max")
+    from autolit.modules.tasks import TASKS
+
+    return TASKS[task].monitor, TASKS[task].mode
 
 
 def resolved_config(config: dict[str, Any], model: L.LightningModule, data: Any) -> dict[str, Any]:

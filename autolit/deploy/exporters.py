@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from autolit.modules.tasks import Task
+
 TORCHSCRIPT_FILE = "model.pt"
 ONNX_FILE = "model.onnx"
 INPUT_NAME, OUTPUT_NAME = "input", "output"
@@ -21,25 +23,20 @@ OPSET = 17
 
 
 class Predictor(nn.Module):
-    """The trained network followed by the task's output transform."""
+    """The trained network followed by the task's output transform (:meth:`Task.outputs`)."""
 
-    def __init__(self, net: nn.Module, task: str) -> None:
+    def __init__(self, net: nn.Module, task: Task) -> None:
         super().__init__()
         self.net = net
         self.task = task
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, K) or (B, 1)
-        out = self.net(x)
-        if self.task == "multiclass":
-            return torch.softmax(out, dim=-1)
-        if self.task == "binary":
-            return torch.sigmoid(out)
-        return out
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, head)
+        return self.task.outputs(self.net(x))
 
 
 def predictor(model: nn.Module) -> Predictor:
     """Wrap an ``AutoLitModule`` (eval mode, CPU) for export."""
-    return Predictor(model.net, model.task).eval()
+    return Predictor(model.net, model.task_def).eval()
 
 
 def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> Path:

@@ -36,13 +36,13 @@ def quantize_export(net: torch.nn.Module, out_dir: Path, runtimes: Sequence[Runt
     for float_rt in runtimes:
         int8_rt = load_runtime(out_dir, float_rt.name, int8=True)
         agreements.append(verify.compare(reference, int8_rt.run(sample), int8_rt.path.name,
-                                         int8_rt.name, tolerance=None))
+                                         int8_rt.name, net.task, tolerance=None))
         row: dict[str, Any] = {"bytes": int8_rt.path.stat().st_size,
                                "float_bytes": float_rt.path.stat().st_size}
         row["size_ratio"] = round(row["bytes"] / row["float_bytes"], 3)
         if test:
             before = float_scores[float_rt.path.name]
-            after = verify.score(verify.batched(int8_rt.run, test["x"]), test["y"], pre.task)
+            after = verify.score(verify.batched(int8_rt.run, test["x"]), test["y"], net.task)
             row.update({f"float_{k}": v for k, v in before.items()})
             row.update({f"int8_{k}": v for k, v in after.items()})
             row.update({f"delta_{k}": round(after[k] - before[k], 6) for k in before})

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from autolit.deploy.preprocessing import Preprocessing
+from autolit.modules.tasks import Task
 
 TOLERANCE = 1e-4
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -48,18 +49,12 @@ def torch_predict(model: torch.nn.Module) -> Predict:
     return run
 
 
-def compare(reference: np.ndarray, outputs: np.ndarray, file: str, runtime: str,
+def compare(reference: np.ndarray, outputs: np.ndarray, file: str, runtime: str, task: Task,
             tolerance: float | None = TOLERANCE) -> Agreement:
     """Max abs difference and top-1 agreement of ``outputs`` against ``reference``."""
     diff = float(np.max(np.abs(reference - outputs))) if reference.size else 0.0
-    return Agreement(file, runtime, diff, float(np.mean(top1(reference) == top1(outputs))), tolerance)
-
-
-def top1(outputs: np.ndarray) -> np.ndarray:
-    """Predicted class per row: argmax for (B, K), threshold 0.5 for one probability column."""
-    if outputs.shape[1] == 1:
-        return (outputs[:, 0] >= 0.5).astype(np.int64)
-    return outputs.argmax(axis=1)
+    agree = float(np.mean(task.top1(reference) == task.top1(outputs))) if reference.size else 1.0
+    return Agreement(file, runtime, diff, agree, tolerance)
 
 
 def load_split(store: str | Path, pre: Preprocessing, split: str = "test",
@@ -88,10 +83,10 @@ def batched(run: Predict, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
 
 
-def score(outputs: np.ndarray, targets: np.ndarray, task: str) -> dict[str, float]:
-    """``acc`` for classification, ``mae`` for regression."""
+def score(outputs: np.ndarray, targets: np.ndarray, task: Task) -> dict[str, float]:
+    """The task's test metrics (the ones ``autolit.fit`` logs as ``test/*``) of ``(B, head)`` outputs."""
     if len(targets) == 0:
         return {}
-    if task == "regression":
-        return {"mae": float(np.mean(np.abs(outputs[:, 0] - targets.astype(np.float32))))}
-    return {"acc": float(np.mean(top1(outputs) == targets.astype(np.int64)))}
+    metrics = task.build_metrics(outputs.shape[1], "test")
+    metrics.update(*task.metric_inputs(torch.from_numpy(outputs), torch.from_numpy(np.asarray(targets))))
+    return {name.split("/", 1)[1]: float(value) for name, value in metrics.compute().items()}

@@ -1,31 +1,26 @@
-"""Model side: the layer registry, spec → network builder, presets, and AutoLitModule.
+"""Model side: the layer registry, spec → network builder, presets, tasks, and AutoLitModule.
 
 Imports nothing else of autolit (but :mod:`autolit.errors`): it knows no store, CLI or Optuna.
+Names are loaded on first use (PEP 562): predict reads :data:`TASKS` without importing torch, and
+spec-only users (search-space checks) do not pay for Lightning.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import importlib
+from typing import Any
 
-from autolit.modules.errors import NonFiniteLossError, SpecError
-from autolit.modules.layers import LAYERS, Residual
-from autolit.modules.losses import LOSSES, TASKS
-from autolit.modules.presets import PRESETS
-from autolit.modules.spec import build_network, count_parameters, output_shape, resolve_spec
-
-if TYPE_CHECKING:
-    from autolit.modules.module import AutoLitModule
-
-__all__ = [
-    "LAYERS", "LOSSES", "PRESETS", "TASKS", "AutoLitModule", "NonFiniteLossError", "Residual",
-    "SpecError", "build_network", "count_parameters", "output_shape", "resolve_spec",
-]
+_EXPORTS = {
+    "LAYERS": "layers", "Residual": "layers", "LOSSES": "losses", "PRESETS": "presets",
+    "TASKS": "tasks", "Task": "tasks", "get_task": "tasks",
+    "NonFiniteLossError": "errors", "SpecError": "errors",
+    "build_network": "spec", "count_parameters": "spec", "output_shape": "spec", "resolve_spec": "spec",
+    "AutoLitModule": "module",
+}
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    # AutoLitModule pulls in lightning + torchmetrics (seconds to import); spec-only users
-    # (search-space checks, count_parameters) should not pay for that.
-    if name == "AutoLitModule":
-        from autolit.modules.module import AutoLitModule
-        return AutoLitModule
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"autolit.modules.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'autolit.modules' has no attribute {name!r}")

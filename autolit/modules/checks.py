@@ -12,8 +12,8 @@ from typing import Any
 
 from torch import nn
 
+from autolit.errors import suggest
 from autolit.modules.errors import spec_error
-from autolit.modules.layers import suggest
 
 # Factory arguments a spec never sets: the builder decides placement (meta for shape checks).
 _HIDDEN = {"self", "device", "dtype"}

@@ -7,7 +7,6 @@ so a config file can build networks but never run code.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 import torch
@@ -70,14 +69,6 @@ INPUT_RANKS: dict[str, tuple[int, ...] | None] = {
     "AdaptiveAvgPool2d": (3,),
 }
 
-
-def suggest(name: str, choices: Iterable[str]) -> str:
-    """Return ``" (did you mean 'X'?)"`` for the closest choice, or ``""`` when none is close."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in choices}
-        close = [lowered[name.lower()]] if name.lower() in lowered else []
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def valid_layers() -> str:

@@ -1,4 +1,4 @@
-"""Tasks, the loss registry, and the early checks on the module's loss arguments.
+"""The loss registry and the early checks on the module's loss arguments.
 
 Losses take what the module's forward gives, already shaped per task:
 multiclass ``(B, K)`` logits with ``(B,)`` long targets; binary ``(B,)`` logits with ``(B,)``
@@ -15,16 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autolit.errors import UserError
-from autolit.modules.layers import suggest
-
-TASKS = ("multiclass", "binary", "regression")
-TASK_LOSSES: dict[str, tuple[str, ...]] = {
-    "multiclass": ("cross_entropy",),
-    "binary": ("bce",),
-    "regression": ("mse", "huber"),
-}
-DEFAULT_LOSS = {task: names[0] for task, names in TASK_LOSSES.items()}
+from autolit.errors import UserError, suggest
+from autolit.modules.tasks import Task
 
 
 class CrossEntropy(nn.Module):
@@ -96,25 +88,17 @@ def _tensor(values: Sequence[float] | None) -> torch.Tensor | None:
     return None if values is None else torch.tensor([float(v) for v in values])
 
 
-def check_task(task: str) -> str:
-    """Refuse an unknown task, listing the valid ones."""
-    if task not in TASKS:
-        raise UserError(f"model.task: unknown task {task!r}{suggest(str(task), TASKS)}; "
-                        f"valid tasks: {', '.join(TASKS)}")
-    return task
-
-
-def check_loss(task: str, loss: str | None) -> str:
+def check_loss(task: Task, loss: str | None) -> str:
     """Return the loss name (the task's default for None); refuse unknown or mismatched names."""
     if loss is None:
-        return DEFAULT_LOSS[task]
-    valid = ", ".join(TASK_LOSSES[task])
+        return task.default_loss
+    valid = ", ".join(task.losses)
     if loss not in LOSSES:
         raise UserError(f"model.loss: unknown loss {loss!r}{suggest(str(loss), LOSSES)}; "
-                        f"valid losses for task {task}: {valid}")
-    if loss not in TASK_LOSSES[task]:
-        raise UserError(f"model.loss: loss {loss!r} does not fit task {task}; "
-                        f"valid losses for task {task}: {valid}")
+                        f"valid losses for task {task.name}: {valid}")
+    if loss not in task.losses:
+        raise UserError(f"model.loss: loss {loss!r} does not fit task {task.name}; "
+                        f"valid losses for task {task.name}: {valid}")
     return loss
 
 

@@ -15,10 +15,10 @@ import torch
 
 from autolit.errors import UserError
 from autolit.modules.errors import NonFiniteLossError, fmt_shape
-from autolit.modules.losses import LOSSES, check_loss, check_loss_args, check_task
-from autolit.modules.metrics import build_confusion, build_metrics
+from autolit.modules.losses import LOSSES, check_loss, check_loss_args
 from autolit.modules.presets import preset_spec
 from autolit.modules.spec import build_network, output_shape, resolve_spec
+from autolit.modules.tasks import Task, get_task
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -53,12 +53,12 @@ class AutoLitModule(L.LightningModule):
                  label_smoothing: float = 0.0, class_weights: list[float] | None = None,
                  huber_delta: float = 1.0) -> None:
         super().__init__()
-        task = check_task(task)
+        self.task_def = get_task(task)
         n_labels = _check_n_labels(task, n_labels, label_names)
         input_shape = _check_input_shape(input_shape)
-        loss = check_loss(task, loss)
+        loss = check_loss(self.task_def, loss)
         check_loss_args(task, n_labels, label_smoothing, class_weights, huber_delta)
-        head = n_labels if task == "multiclass" else 1  # binary: one logit; regression: one value
+        head = self.task_def.head_width(n_labels)
         layers = resolve_spec(_choose_spec(layers, preset), input_shape, head)
         # An explicit dict, not the frame/CLI arguments: the checkpoint must hold the RESOLVED
         # spec (preset dropped: keeping both would refuse to rebuild) and nothing but init
@@ -70,12 +70,12 @@ class AutoLitModule(L.LightningModule):
 
         self.task, self.n_labels = task, n_labels
         self.net = build_network(layers, input_shape, head)
-        _check_head(task, layers, input_shape, head)
+        _check_head(self.task_def, layers, input_shape, head)
         self.loss_fn = LOSSES[loss](label_smoothing=label_smoothing, class_weights=class_weights,
                                     huber_delta=huber_delta)
-        self.val_metrics = build_metrics(task, n_labels, "val")
-        self.test_metrics = build_metrics(task, n_labels, "test")
-        self._val_confmat = build_confusion(task, n_labels)
+        self.val_metrics = self.task_def.build_metrics(n_labels, "val")
+        self.test_metrics = self.task_def.build_metrics(n_labels, "test")
+        self._val_confmat = self.task_def.build_confusion(n_labels)
         self._nonfinite: torch.Tensor | None = None  # accumulated flag on accelerators
         self._nonfinite_since = 0
         self.example_input_array = torch.zeros(1, *input_shape)  # (1, C, H, W) for ModelSummary
@@ -85,19 +85,16 @@ class AutoLitModule(L.LightningModule):
         """``x`` (B, C, H, W) → logits (B, n_labels), or (B, 1) for binary / regression."""
         return self.net(x)
 
-    def _outputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Forward one ``(x, y)`` batch; return (task-shaped output, target, loss)."""
+    def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward one ``(x, y)`` batch; return (logits (B, head), target, loss)."""
         x, y = batch
-        out = self(x)  # (B, K) or (B, 1)
-        if self.task == "multiclass":
-            target = y.long().view(-1)                     # (B,)
-        else:
-            out, target = out.squeeze(-1), y.float().view(-1)  # (B,), (B,)
-        return out, target, self.loss_fn(out, target)
+        logits = self(x)  # (B, head)
+        out, target = self.task_def.loss_inputs(logits, y)
+        return logits, target, self.loss_fn(out, target)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         """Loss on one batch; stops the run if it is not finite."""
-        _, target, loss = self._outputs(batch)
+        _, target, loss = self._loss(batch)
         self._guard_finite(loss, batch_idx)
         # Two names on purpose: Lightning would rename an on_step+on_epoch "train/loss" to
         # "train/loss_step"/"_epoch", and every reader (pruning, dashboards) expects "train/loss".
@@ -116,27 +113,17 @@ class AutoLitModule(L.LightningModule):
         self._evaluate(batch, "test", self.test_metrics)
 
     def _evaluate(self, batch: Batch, stage: str, metrics: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        out, target, loss = self._outputs(batch)
+        logits, target, loss = self._loss(batch)
         self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
-        preds, target = self._metric_inputs(out, target)
+        preds, target = self.task_def.metric_inputs(self.task_def.outputs(logits.detach()), target)
         metrics.update(preds, target)
         self.log_dict(metrics, on_epoch=True, batch_size=target.shape[0])
         return preds, target
 
-    def _metric_inputs(self, out: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """What torchmetrics wants: probabilities + int targets for binary, logits/values otherwise."""
-        if self.task == "binary":
-            return torch.sigmoid(out.detach()), target.long()
-        return out.detach(), target
-
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        """Probabilities (B, K) (multiclass), P(label 1) (B,) (binary), or values (B,)."""
+        """The task's outputs (B, head): probabilities, P(label 1), or values (what exports return)."""
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        out = self(x)
-        if self.task == "multiclass":
-            return torch.softmax(out, dim=-1)
-        out = out.squeeze(-1)
-        return torch.sigmoid(out) if self.task == "binary" else out
+        return self.task_def.outputs(self(x))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam(lr=1e-3); the fit CLI replaces it from the config's ``optimizer:``."""
@@ -241,11 +228,11 @@ def _check_input_shape(input_shape: list[int] | None) -> list[int]:
     return list(input_shape)
 
 
-def _check_head(task: str, layers: list[dict], input_shape: list[int], head: int) -> None:
+def _check_head(task: Task, layers: list[dict], input_shape: list[int], head: int) -> None:
     """The network must end in (B, head): n_labels logits, or one logit / value."""
     out = output_shape(layers, input_shape, head)
     if out != (head,):
-        what = f"{head} labels" if task == "multiclass" else "one output"
+        what = f"{head} labels" if task.name == "multiclass" else "one output"
         raise UserError(f"model.layers: the network outputs {fmt_shape(out, batch=True)} but task "
-                        f"{task} needs (B, {head}) ({what}); fix: end with Linear: "
+                        f"{task.name} needs (B, {head}) ({what}); fix: end with Linear: "
                         f"{{out_features: n_labels}} after Flatten")

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from autolit.errors import UserError
-from autolit.modules.layers import suggest
+from autolit.errors import UserError, suggest
 
 
 def keras_mnist() -> list[dict]:

@@ -20,7 +20,8 @@ from torch import nn
 from autolit.modules.checks import check_names, check_required, check_values
 from autolit.modules.dims import Shape, resolve_dims
 from autolit.modules.errors import SpecError, fmt_shape, spec_error
-from autolit.modules.layers import INPUT_RANKS, LAYERS, Residual, suggest, valid_layers
+from autolit.errors import suggest
+from autolit.modules.layers import INPUT_RANKS, LAYERS, Residual, valid_layers
 
 __all__ = ["SpecError", "build_network", "count_parameters", "output_shape", "resolve_spec"]
 

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
+from autolit.errors import one_line
 from autolit.scrape.netpolicy import NetPolicy, Refused, Target
 
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
@@ -136,12 +137,12 @@ class SafeFetcher:
         except (TimeoutError, socket.timeout):
             raise _timeout_or_deadline(deadline, "read or connect timed out") from None
         except ssl.SSLError as exc:
-            raise Refused("tls", _one_line(exc)) from None
+            raise Refused("tls", one_line(exc)) from None
         except (http.client.HTTPException, OSError) as exc:
             if time.monotonic() >= deadline:
                 raise Refused("deadline", f"download took more than {self.limits.deadline:g} s") from None
             reason = "bad_response" if isinstance(exc, http.client.HTTPException) else "connect"
-            raise Refused(reason, _one_line(exc)) from None
+            raise Refused(reason, one_line(exc)) from None
         finally:
             watchdog.cancel()
             conn.close()
@@ -242,6 +243,3 @@ def _timeout_or_deadline(deadline: float, detail: str) -> Refused:
         return Refused("deadline", "whole-download deadline passed")
     return Refused("timeout", detail)
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:200]

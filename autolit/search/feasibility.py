@@ -44,9 +44,9 @@ def task_of(config: dict) -> str:
 def check_feasible(layers: list[dict], info: DataInfo, task: str,
                    max_params: int | None) -> tuple[str | None, int | None]:
     """Return ``(problem or None, parameter count or None)`` for one concrete spec."""
-    from autolit.modules import SpecError, count_parameters, output_shape
+    from autolit.modules import SpecError, count_parameters, get_task, output_shape
 
-    head = info.n_labels if task == "multiclass" else 1
+    head = get_task(task).head_width(info.n_labels)
     try:
         out = output_shape(layers, info.input_shape, head)
         n_params = count_parameters(layers, info.input_shape, head)

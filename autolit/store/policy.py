@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from autolit.errors import UserError, one_line
+
 ALLOWED_FORMATS_DEFAULT: frozenset[str] = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF"})
 # MPO: what Pillow calls the multi-picture JPEGs many phone cameras write (the first frame is used).
 # GIF is NOT allowed by default: on the web GIFs are mostly placeholders ("image not found"),
@@ -63,9 +65,6 @@ class ImagePolicy:
     max_bytes: int = 50_000_000
 
     def __post_init__(self) -> None:
-        # Imported here: errors is tiny, but keeping policy importable alone helps pool workers.
-        from autolit.errors import UserError
-
         if self.encode not in ENCODINGS:
             raise UserError(f"image encoding {self.encode!r} is not supported; use one of {list(ENCODINGS)}")
         if int(self.max_side) < 1:
@@ -155,12 +154,12 @@ def _decode(data: bytes, policy: ImagePolicy) -> tuple[Image.Image, str]:
     except ImageRejected:
         raise
     except UnidentifiedImageError as exc:
-        raise ImageRejected("not_image", _short(exc)) from None
+        raise ImageRejected("not_image", one_line(exc)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected("too_large", _short(exc)) from None
+        raise ImageRejected("too_large", one_line(exc)) from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         # struct.error: some Pillow plugins leak it on corrupt headers.
-        raise ImageRejected("truncated", _short(exc)) from None
+        raise ImageRejected("truncated", one_line(exc)) from None
     return im, fmt
 
 
@@ -240,7 +239,3 @@ def _finish(im: Image.Image, policy: ImagePolicy, fmt: str) -> NormalizedImage:
         sha256=hashlib.sha256(data).hexdigest(), source_format=fmt,
     )
 
-
-def _short(exc: BaseException) -> str:
-    """One-line exception text for reports."""
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:200]

@@ -16,6 +16,7 @@ from autolit.deploy import exporters, verify
 from autolit.deploy.preprocessing import RESIZE_RULE
 from autolit.errors import UserError
 from autolit.export import export_checkpoint
+from autolit.modules.tasks import TASKS
 from autolit.store import StoreReader
 
 
@@ -65,13 +66,13 @@ def test_int8_reports_size_and_accuracy_change(digits_export):
 def test_compare_fails_on_perturbed_outputs():
     rng = np.random.default_rng(0)
     reference = rng.dirichlet(np.ones(10), size=32).astype(np.float32)
-    same = verify.compare(reference, reference + 1e-6, "model.onnx", "onnx")
+    same = verify.compare(reference, reference + 1e-6, "model.onnx", "onnx", TASKS["multiclass"])
     assert same.ok and same.top1_agreement == 1.0
     off = reference.copy()
     off[0] = np.roll(off[0], 1)  # one row's probabilities shifted: a layout-style bug
-    bad = verify.compare(reference, off, "model.onnx", "onnx")
+    bad = verify.compare(reference, off, "model.onnx", "onnx", TASKS["multiclass"])
     assert not bad.ok and bad.max_abs_diff > verify.TOLERANCE and bad.top1_agreement < 1.0
-    assert verify.compare(reference, off, "model.int8.onnx", "onnx", tolerance=None).ok  # int8: not enforced
+    assert verify.compare(reference, off, "model.int8.onnx", "onnx", TASKS["multiclass"], tolerance=None).ok  # int8: not enforced
 
 
 def test_export_fails_loudly_when_a_file_disagrees(digits_ckpt, tmp_path, monkeypatch):
