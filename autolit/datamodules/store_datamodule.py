@@ -43,7 +43,8 @@ class StoreDataModule(L.LightningDataModule):
     Args:
         store: path of the store (created from ``source`` on first use when missing).
         source: what to import when the store is missing: ``digits``, ``digits-parity``,
-            ``digits-rotation``, ``idx:DIR`` or ``folder:DIR``, or a list of them imported in turn.
+            ``digits-rotation``, ``idx:DIR``, ``folder:DIR`` or ``{folder: DIR, split: test}``
+            (pinned to one split), or a list of them imported in turn.
         image_size: square side in pixels; ``None`` keeps the store's native size.
         channels: 1 (grey) or 3 (RGB); ``None`` keeps the store's.
         batch_size: samples per batch.
@@ -57,7 +58,8 @@ class StoreDataModule(L.LightningDataModule):
         persistent_workers: keep loader workers between epochs.
     """
 
-    def __init__(self, store: str, source: str | list[str] | None = None, image_size: int | None = None,
+    def __init__(self, store: str, source: str | dict | list[str | dict] | None = None,
+                 image_size: int | None = None,
                  channels: int | None = None, batch_size: int = 64, num_workers: int = 0,
                  mean: list[float] | None = None, std: list[float] | None = None,
                  augment: list[dict] | None = None, cache: str = "auto", device_limit_mb: int = 1024,

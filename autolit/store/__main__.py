@@ -24,6 +24,7 @@ from autolit.errors import UserError, run_cli
 from autolit.store import importers
 from autolit.store.policy import ENCODINGS, ImagePolicy
 from autolit.store.reader import StoreReader
+from autolit.store.splits import SPLITS, SplitPolicy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         if arg_help:
             p.add_argument("source", help=arg_help)
         _add_import_options(p, variant=kind == "digits")
+        if kind == "folder":
+            p.add_argument("--split", choices=SPLITS, default=None,
+                           help="pin every image to this split (default: split by content hash)")
+            p.add_argument("--val-fraction", type=float, default=None, help="new store: share of val (0.1)")
+            p.add_argument("--test-fraction", type=float, default=None, help="new store: share of test (0.1)")
     info = sub.add_parser("info", help="print what a store holds")
     info.add_argument("store")
     info.add_argument("--json", action="store_true", help="print the info as one JSON object")
@@ -83,6 +89,13 @@ def run_import(args: argparse.Namespace) -> int:
     else:
         fn = {"idx": importers.import_idx, "folder": importers.import_folder,
               "csv": importers.import_csv}[args.kind]
+        if args.kind == "folder":
+            common["split"] = args.split
+            if args.val_fraction is not None or args.test_fraction is not None:
+                base = SplitPolicy()
+                common["split_policy"] = SplitPolicy(
+                    val=base.val if args.val_fraction is None else args.val_fraction,
+                    test=base.test if args.test_fraction is None else args.test_fraction)
         report = fn(args.source, args.store, workers=args.workers, **common)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0

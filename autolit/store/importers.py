@@ -22,7 +22,7 @@ from autolit.store.pool import (
     Job, default_workers, encode_arrays, ingest, iter_sorted_files, normalize_files, open_pool,
 )
 from autolit.store.report import MISSING, NO_LABEL, ImportReport
-from autolit.store.splits import SplitPolicy
+from autolit.store.splits import SPLITS, SplitPolicy
 from autolit.store.writer import StoreWriter
 
 DIGITS_VARIANTS = ("digits", "parity", "rotation")
@@ -99,8 +99,17 @@ def import_idx(folder: str | Path, store_path: str | Path, *, progress: bool = F
 
 def import_folder(folder: str | Path, store_path: str | Path, *, progress: bool = False,
                   policy: ImagePolicy | None = None, batch_size: int = IMPORT_BATCH,
-                  workers: int | None = None) -> ImportReport:
-    """Import ``folder/<label>/<image>`` (labels are the sorted subfolder names)."""
+                  workers: int | None = None, split: str | None = None,
+                  split_policy: SplitPolicy | None = None) -> ImportReport:
+    """Import ``folder/<label>/<image>`` (labels are the sorted subfolder names).
+
+    ``split`` pins every image of the folder to one split (e.g. a data set's own ``val/`` folder
+    as the test split, the way IDX pins t10k); ``None`` splits by content hash with the store's
+    policy. ``split_policy`` sets that policy when this import creates the store.
+    """
+    if split is not None and split not in SPLITS:
+        raise UserError(f"split {split!r} is not one of {', '.join(SPLITS)}; pin the folder to one of them "
+                        "or leave split out to split by content hash")
     folder = _existing_dir(folder, "image folder")
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     files = list(iter_sorted_files(folder))
@@ -112,10 +121,10 @@ def import_folder(folder: str | Path, store_path: str | Path, *, progress: bool 
         )
     unlabelled = [f for f in files if len(f.relative_to(folder).parts) < 2]
     labelled = [f for f in files if len(f.relative_to(folder).parts) >= 2]
-    jobs = [Job(str(f.resolve()), label=f.relative_to(folder).parts[0]) for f in labelled]
+    jobs = [Job(str(f.resolve()), label=f.relative_to(folder).parts[0], split=split) for f in labelled]
     return _run(store_path, str(folder), jobs, [str(f) for f in labelled], normalize_files,
                 task="classification", labels=classes, policy=policy, batch_size=batch_size,
-                workers=workers, pool_min=_POOL_MIN_FILES, chunk=_FILE_CHUNK,
+                workers=workers, pool_min=_POOL_MIN_FILES, chunk=_FILE_CHUNK, split=split_policy,
                 progress=progress, extra_skips=[(str(f), NO_LABEL) for f in unlabelled])
 
 

@@ -201,3 +201,12 @@ def test_a_list_of_sources_builds_one_store_and_an_interrupted_build_is_finished
     dm = StoreDataModule(str(store), source=[f"folder:{first}", f"folder:{second}"])
     assert dm.label_names == ["a", "b"]
     assert StoreReader(store).meta.count == 12 and not (tmp_path / "s.partial").exists()
+
+
+def test_a_source_pinned_to_test_is_exactly_the_test_split(tmp_path):
+    """``{folder: DIR, split: test}``: that folder is the test split; the rest splits train/val only."""
+    train, held = _photo_folder(tmp_path / "train", 0), _photo_folder(tmp_path / "held", 6)
+    dm = StoreDataModule(str(tmp_path / "s"), source=[f"folder:{train}", {"folder": str(held), "split": "test"}])
+    assert dm.reader.meta.splits["test"] == 6 and dm.reader.meta.split.test == 0.0
+    with pytest.raises(UserError, match=r"data.source\[0\]: .* is not a source mapping"):
+        StoreDataModule(str(tmp_path / "t"), source=[{"folder": str(held), "pin": "test"}]).n_labels

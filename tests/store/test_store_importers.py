@@ -13,6 +13,7 @@ from storehelpers import make_class_folder, png_bytes, subprocess_env
 
 from autolit.errors import UserError
 from autolit.store import StoreReader
+from autolit.store.splits import SplitPolicy
 from autolit.store.importers import import_csv, import_digits, import_folder, import_idx
 
 
@@ -90,6 +91,20 @@ def test_folder_pool_equals_inline(tmp_path):
     inline = import_folder(root, tmp_path / "one", workers=1)
     pooled = import_folder(root, tmp_path / "two", workers=2)
     assert (inline.count, inline.fingerprint) == (pooled.count, pooled.fingerprint)
+
+
+def test_folder_pinned_to_test_with_a_train_val_store(tmp_path):
+    """A data set's own val/ folder becomes the store's test split, exactly (as IDX pins t10k)."""
+    train = make_class_folder(tmp_path / "train", per_class=30)
+    held = make_class_folder(tmp_path / "held", per_class=6, seed=500)
+    store = tmp_path / "s"
+    import_folder(train, store, workers=1, split_policy=SplitPolicy(val=0.2, test=0.0))
+    rep = import_folder(held, store, workers=1, split="test")
+    splits = StoreReader(store).meta.splits
+    assert rep.added == 12 and splits["test"] == 12  # every held-out image, and nothing else
+    assert splits["train"] + splits["val"] == 60 and splits["val"] > 0
+    with pytest.raises(UserError, match=r"split 'holdout' is not one of train, val, test"):
+        import_folder(held, store, split="holdout")
 
 
 def test_folder_errors(tmp_path):
