@@ -2,232 +2,26 @@
 
 Usage::
 
-    python -m autolit.export runs/digits/checkpoints/best.ckpt --out exports/digits
+    python -m autolit.export runs/digits/version_0/checkpoints/best.ckpt --out exports/digits
     python -m autolit.export CKPT --format torchscript,onnx --quantize int8 --out exports/digits
-    python -m autolit.export --storage runs/search/mnist-cnn/journal.log --study-name mnist-cnn --out exports/mnist
+    python -m autolit.export --storage runs/search/digits/journal.log --study-name digits --out exports/digits
 
-The folder gets model.pt (TorchScript), model.onnx, labels.json, preprocessing.json, spec.json
-and metadata.json (+ model.int8.pt / model.int8.onnx with ``--quantize int8``). Every exported
-file is run on a sample batch and compared with the checkpoint; a difference above
-``autolit.deploy.verify.TOLERANCE`` on the outputs is an error (exit 2).
+The folder gets one model file per format (model.pt, model.onnx), labels.json,
+preprocessing.json, spec.json and metadata.json (+ model.int8.* with ``--quantize int8``). Every
+exported file is run on a sample batch and compared with the checkpoint; a difference above
+``autolit.deploy.verify.TOLERANCE`` is an error (exit 2). The work is done by
+:func:`autolit.deploy.export_checkpoint`; this module parses and prints.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-import torch
-
-from autolit.deploy import bundle, exporters, verify
-from autolit.deploy.checkpoint import checkpoint_metrics, load_checkpoint, rebuild_model
-from autolit.deploy.preprocessing import FILE as PREPROCESSING_FILE
-from autolit.deploy.preprocessing import Preprocessing
-from autolit.deploy.quantize import quantize_export
-from autolit.deploy.runtime import FILES, Runtime, load_runtime
+from autolit.deploy.export import QUANTIZE, export_checkpoint
+from autolit.deploy.formats import DEFAULT_FORMATS, EXPORTERS
+from autolit.deploy.verify import TOLERANCE
 from autolit.errors import UserError, run_cli
-
-FORMATS = ("torchscript", "onnx")
-SAMPLE = 64
-
-
-@dataclass
-class ExportReport:
-    """What an export wrote and how well the exported files reproduce the checkpoint."""
-
-    out_dir: Path
-    checkpoint: Path
-    files: dict[str, int]                       # file name -> bytes
-    agreements: list[verify.Agreement]
-    metadata: dict[str, Any]
-    quantization: dict[str, Any] | None = None
-    test: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return all(a.ok for a in self.agreements)
-
-    def render(self) -> str:
-        """A short human-readable summary (printed by the CLI)."""
-        lines = [f"exported {self.checkpoint} -> {self.out_dir}"]
-        lines += [f"  {name:<20} {size / 1024:9.1f} KiB" for name, size in self.files.items()]
-        for a in self.agreements:
-            tol = "not enforced" if a.tolerance is None else f"tol {a.tolerance:g}"
-            lines.append(f"  check {a.file:<16} [{a.runtime}] max|diff| {a.max_abs_diff:.2e} ({tol}), "
-                         f"top-1 agreement {a.top1_agreement:.1%} {'ok' if a.ok else 'FAILED'}")
-        if self.test:
-            match = "matches" if self.test["fingerprint_matches"] else "DIFFERS from training"
-            scores = ", ".join(f"{name} {_fmt_scores(v)}" for name, v in self.test.items()
-                               if isinstance(v, dict))
-            lines.append(f"  test split ({self.test['n']} images, store fingerprint {match}): {scores}")
-        for name, row in (self.quantization or {}).get("models", {}).items():
-            change = ", ".join(f"{k[6:]} {row[f'float_{k[6:]}']:.4f} -> {row[f'int8_{k[6:]}']:.4f} "
-                               f"({row[k]:+.4f})" for k in row if k.startswith("delta_"))
-            lines.append(f"  int8 {name:<16} {row['bytes'] / 1024:.1f} KiB = {row['size_ratio']:.2f}x of "
-                         f"{row['float_bytes'] / 1024:.1f} KiB; {change or 'no test split to score'}")
-        return "\n".join(lines)
-
-
-def _fmt_scores(scores: dict[str, float]) -> str:
-    return " ".join(f"{k} {v:.4f}" for k, v in scores.items())
-
-
-def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
-                      formats: Sequence[str] = FORMATS, quantize: str | None = None, *,
-                      store: str | Path | None = None, tolerance: float = verify.TOLERANCE) -> ExportReport:
-    """Export ``ckpt_path`` into ``out_dir`` and verify every file against the checkpoint.
-
-    Args:
-        ckpt_path: a Lightning checkpoint written by ``autolit.fit`` (loaded weights-only).
-        out_dir: folder to write (created; the files of an earlier export there are removed first).
-        formats: any of ``torchscript``, ``onnx``.
-        quantize: ``None`` or ``"int8"`` (dynamic quantisation of Linear layers).
-        store: the store whose test split scores the export (default: the one the checkpoint
-            was trained on, if it still exists).
-        tolerance: largest allowed max-abs difference of exported outputs vs the checkpoint.
-
-    Raises:
-        UserError: unreadable/unsafe checkpoint, unknown format, missing onnx, or a verification
-            difference above ``tolerance`` (the files stay for inspection; metadata says FAILED).
-    """
-    formats = _check_formats(formats, quantize)
-    ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
-    ckpt = load_checkpoint(ckpt_path)
-    model = rebuild_model(ckpt, ckpt_path)
-    hparams = dict(ckpt["hyper_parameters"])
-    pre = Preprocessing.from_hparams(hparams)
-    _clear_previous_export(out_dir)
-    net = exporters.predictor(model)
-    example = torch.zeros(1, pre.channels, pre.image_size, pre.image_size)
-    for fmt in formats:
-        (exporters.export_torchscript if fmt == "torchscript" else exporters.export_onnx)(
-            net, example, out_dir / FILES[(fmt, False)])
-    pre.save(out_dir)
-    bundle.write_json(out_dir / bundle.LABELS_FILE, bundle.label_map(hparams))
-    bundle.write_json(out_dir / bundle.SPEC_FILE, bundle.spec_record(hparams))
-
-    store_path = _store_path(ckpt, store)
-    sample, test = _sample_and_test(store_path, pre)
-    reference = verify.torch_predict(net)(sample)
-    runtimes = [load_runtime(out_dir, fmt) for fmt in formats]  # opened once for every check below
-    agreements = [verify.compare(reference, rt.run(sample), rt.path.name, rt.name, net.task, tolerance) for rt in runtimes]
-    test_scores = _test_scores(net, runtimes, pre, test)
-    quant = (quantize_export(net, out_dir, runtimes, example, sample, reference, test, test_scores, pre)
-             if quantize else None)
-    if quant:
-        agreements += quant.pop("agreements")
-    files = _listing(out_dir)
-    metadata = {
-        "checkpoint": str(ckpt_path), "checkpoint_sha256": bundle.sha256_file(ckpt_path),
-        "store_fingerprint": pre.store_fingerprint, "checkpoint_metrics": checkpoint_metrics(ckpt),
-        "task": pre.task, "formats": list(formats), "tolerance": tolerance,
-        "sample": {"size": int(len(sample)), "source": "store test split" if test else "random normal"},
-        "verification": [a.to_dict() for a in agreements], "test_split": test_scores,
-        "quantization": quant, "versions": _versions(), "files": files,
-    }
-    bundle.write_json(out_dir / bundle.METADATA_FILE, metadata)
-    report = ExportReport(out_dir, ckpt_path, _listing(out_dir), agreements, metadata, quant, test_scores)
-    if not report.ok:
-        bad = [a for a in agreements if not a.ok]
-        raise UserError(f"export verification FAILED for {', '.join(a.file for a in bad)}: max abs diff "
-                        f"{max(a.max_abs_diff for a in bad):.3g} > tolerance {tolerance:g} vs the checkpoint "
-                        f"(details in {out_dir / bundle.METADATA_FILE}); fix: report this as a bug")
-    return report
-
-
-def _clear_previous_export(out_dir: Path) -> None:
-    """Create ``out_dir``; remove the files an earlier export left there (other files stay).
-
-    Without this, re-exporting without ``--quantize`` (or with fewer formats) would leave the old
-    model's model.int8.* / model.onnx beside the new labels, and predict would run them.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in (*FILES.values(), bundle.LABELS_FILE, bundle.SPEC_FILE, bundle.METADATA_FILE, PREPROCESSING_FILE):
-        (out_dir / name).unlink(missing_ok=True)
-
-
-def _listing(out_dir: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_size for p in sorted(out_dir.iterdir()) if p.is_file()}
-
-
-def _check_formats(formats: Sequence[str], quantize: str | None) -> tuple[str, ...]:
-    wanted = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
-    bad = [f for f in wanted if f not in FORMATS]
-    if bad or not wanted:
-        raise UserError(f"--format {','.join(formats)!r}: unknown or empty; valid: {', '.join(FORMATS)}")
-    if quantize not in (None, "int8"):
-        raise UserError(f"--quantize {quantize!r} is unknown; valid: int8")
-    if "onnx" in wanted:
-        for module in ("onnx", "onnxruntime"):
-            if importlib.util.find_spec(module) is None:
-                raise UserError(f"--format onnx needs {module}; fix: pip install 'autolit[export]' or "
-                                "use --format torchscript")
-    return wanted
-
-
-def _store_path(ckpt: dict[str, Any], store: str | Path | None) -> Path | None:
-    """The store to score on: ``store`` if given (must exist), else the training store if still there."""
-    if store is not None:
-        if not Path(store).exists():
-            raise UserError(f"--store {store} does not exist; fix: pass the store the model was trained on")
-        return Path(store)
-    trained = (ckpt.get("datamodule_hyper_parameters") or {}).get("store")
-    return Path(trained) if trained and Path(trained).exists() else None
-
-
-def _sample_and_test(store: Path | None, pre: Preprocessing) -> tuple[np.ndarray, dict[str, Any]]:
-    """A normalised sample batch (test images if a store is there, else seeded noise) + the test split."""
-    if store is not None:
-        x, y, fingerprint = verify.load_split(store, pre, "test")
-        if len(x):
-            test = {"x": pre.normalize(x), "y": y, "store": str(store),
-                    "fingerprint_matches": fingerprint == pre.store_fingerprint}
-            return test["x"][:SAMPLE], test
-    rng = np.random.default_rng(0)
-    shape = (SAMPLE, pre.channels, pre.image_size, pre.image_size)
-    return rng.standard_normal(shape).astype(np.float32), {}
-
-
-def _test_scores(net: torch.nn.Module, runtimes: Sequence[Runtime], pre: Preprocessing,
-                 test: dict[str, Any]) -> dict[str, Any]:
-    """Test-split score of the checkpoint and of each exported file."""
-    if not test:
-        return {}
-    scores: dict[str, Any] = {"store": test["store"], "n": int(len(test["y"])),
-                              "fingerprint_matches": test["fingerprint_matches"],
-                              "checkpoint": verify.score(verify.batched(verify.torch_predict(net), test["x"]),
-                                                         test["y"], net.task)}
-    for runtime in runtimes:
-        scores[runtime.path.name] = verify.score(verify.batched(runtime.run, test["x"]), test["y"], net.task)
-    return scores
-
-
-def best_checkpoint(storage: str, study_name: str) -> Path:
-    """The best completed trial's checkpoint of a study (UserError when there is none)."""
-    from autolit.search.export_best import trial_checkpoint
-    from autolit.search.records import best_trial, load_existing_study
-
-    best = best_trial(load_existing_study(storage, study_name))
-    if best is None:
-        raise UserError(f"study {study_name} in {storage} has no completed trial yet; fix: run the search "
-                        "first, or pass a checkpoint path")
-    print(f"study {study_name}: best trial {best.number} (value {best.value:.4g})")
-    return trial_checkpoint(best)
-
-
-def _versions() -> dict[str, str]:
-    import lightning
-
-    versions = {"torch": torch.__version__, "lightning": lightning.__version__}
-    for name in ("onnx", "onnxruntime"):
-        if importlib.util.find_spec(name) is not None:
-            versions[name] = __import__(name).__version__
-    return versions
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -235,27 +29,30 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("checkpoint", nargs="?", help="a .ckpt file (or use --storage/--study-name)")
     parser.add_argument("--storage", help="Optuna storage of a study (journal file or postgresql:// URL)")
     parser.add_argument("--study-name", help="study whose best trial's checkpoint is exported")
-    parser.add_argument("--format", default="torchscript,onnx", help="comma list: torchscript,onnx")
-    parser.add_argument("--quantize", choices=["int8"], help="also write int8 dynamic-quantised models")
+    parser.add_argument("--format", default=",".join(DEFAULT_FORMATS),
+                        help=f"comma list of {', '.join(EXPORTERS)} (default {','.join(DEFAULT_FORMATS)})")
+    parser.add_argument("--quantize", choices=QUANTIZE, help="also write int8 dynamic-quantised models")
     parser.add_argument("--store", help="store to score the test split on (default: the training store)")
-    parser.add_argument("--tolerance", type=float, default=verify.TOLERANCE,
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
                         help="max abs output difference allowed vs the checkpoint")
     parser.add_argument("--out", required=True, help="output folder")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry: parse → resolve checkpoint → export + verify → print the report."""
+    """CLI entry: parse → resolve the checkpoint → export + verify → print the report."""
     args = _parse(argv)
     from_study = args.storage is not None or args.study_name is not None
     if (args.checkpoint is not None) == from_study or (from_study and None in (args.storage, args.study_name)):
         raise UserError("pass either a checkpoint path or both --storage and --study-name, not both; e.g. "
-                        "python -m autolit.export runs/digits/checkpoints/best.ckpt --out exports/digits")
-    if not args.tolerance >= 0:
-        raise UserError(f"--tolerance {args.tolerance}: must be a number >= 0 (default {verify.TOLERANCE:g})")
-    ckpt = args.checkpoint if args.checkpoint is not None else best_checkpoint(args.storage, args.study_name)
-    report = export_checkpoint(ckpt, args.out, args.format.split(","), args.quantize,
-                               store=args.store, tolerance=args.tolerance)
+                        "python -m autolit.export runs/digits/version_0/checkpoints/best.ckpt --out exports/digits")
+    ckpt = args.checkpoint
+    if ckpt is None:
+        from autolit.search.export_best import best_checkpoint  # an entry point may use the search room
+
+        ckpt = best_checkpoint(args.storage, args.study_name)
+    report = export_checkpoint(ckpt, args.out, args.format, args.quantize, store=args.store,
+                               tolerance=args.tolerance)
     print(report.render())
     return 0
 

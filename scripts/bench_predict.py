@@ -37,12 +37,11 @@ import numpy as np
 import torch
 import yaml
 
+from autolit.deploy import ExportedModel, export_checkpoint
 from autolit.deploy.checkpoint import load_checkpoint, rebuild_model
 from autolit.deploy.inputs import Source
 from autolit.deploy.runtime import load_runtime
-from autolit.export import export_checkpoint
 from autolit.fit import run_fit
-from autolit.predict import ExportedModel
 from autolit.store import StoreReader
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,5 +1,32 @@
-"""Export and prediction internals: safe checkpoint loading, exporters, runtimes, preprocessing.
+"""The export-and-predict library: checkpoint → verified export folder → predictions.
 
-Entry points live in :mod:`autolit.export` and :mod:`autolit.predict`; this package holds the
-pieces they share so each file stays small.
+    from autolit.deploy import export_checkpoint, ExportedModel
+    report = export_checkpoint("runs/digits/version_0/checkpoints/best.ckpt", "exports/digits")
+    model = ExportedModel("exports/digits")
+
+Files: ``checkpoint.py`` (weights-only load, rebuild, the exported :class:`Predictor`),
+``formats/`` (the export-format registry, one file per format), ``export.py`` (the pipeline),
+``verify.py`` (agreement with the checkpoint, test-split scores), ``quantize.py`` (int8),
+``runtime.py`` (open a format for predict), ``model.py`` (:class:`ExportedModel`),
+``preprocessing.py`` / ``bundle.py`` (the files beside the model), ``inputs.py`` (files, folders,
+URLs). The entry points :mod:`autolit.export` and :mod:`autolit.predict` only parse and print.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "export_checkpoint": "export", "ExportReport": "export", "check_formats": "export",
+    "ExportedModel": "model", "Prediction": "model", "predict_paths": "model",
+    "EXPORTERS": "formats", "DEFAULT_FORMATS": "formats",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: predict on ONNX Runtime must not import torch through export.py.
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"autolit.deploy.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'autolit.deploy' has no attribute {name!r}")

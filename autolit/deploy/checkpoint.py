@@ -1,4 +1,4 @@
-"""Load a Lightning checkpoint safely and rebuild the model it holds.
+"""Load a Lightning checkpoint safely, rebuild the model it holds, wrap it as the exported predictor.
 
 A checkpoint is untrusted input: a pickle can name any global (``os.system``) and unpickling
 calls it. We only ever use ``torch.load(weights_only=True)``, whose unpickler accepts tensors and
@@ -133,3 +133,25 @@ def checkpoint_metrics(ckpt: dict[str, Any]) -> dict[str, Any]:
             info["monitor"] = state["monitor"]
             info["best_model_score"] = float(score)
     return info
+
+
+class Predictor(torch.nn.Module):
+    """The trained network followed by its task's output transform (:meth:`Task.outputs`).
+
+    This is what every export format holds and what verification compares against: probabilities
+    ``(B, K)``, ``P(label 1)`` ``(B, 1)`` or values ``(B, 1)``, so every runtime yields the same
+    numbers without extra code.
+    """
+
+    def __init__(self, net: torch.nn.Module, task: Any) -> None:
+        super().__init__()
+        self.net = net
+        self.task = task
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, head)
+        return self.task.outputs(self.net(x))
+
+
+def predictor(model: torch.nn.Module) -> Predictor:
+    """Wrap a rebuilt ``AutoLitModule`` (eval mode, CPU) for export."""
+    return Predictor(model.net, model.task_def).eval()

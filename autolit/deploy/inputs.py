@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autolit.deploy.preprocessing import BadImage
+from autolit.store.policy import ImagePolicy
 
 Fetch = Callable[[str], bytes]
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
-MAX_FILE_BYTES = 50_000_000  # the store's default source cap: bigger files are not photos we decode
+MAX_FILE_BYTES = ImagePolicy().max_bytes  # the store's source cap: bigger files are not photos we decode
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ predict needs no torch when it runs on ONNX Runtime.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,9 +20,11 @@ from PIL import Image
 
 from autolit.datamodules.preprocess import RESIZE_RULE, decode_image
 from autolit.deploy.bundle import write_json
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
 
 FILE = "preprocessing.json"
+# The largest side an export may declare: 4096 px is 48 MiB per RGB image before normalisation.
+MAX_IMAGE_SIZE = 4096
 
 
 class BadImage(Exception):
@@ -80,13 +83,32 @@ class Preprocessing:
         """Read ``export_dir/preprocessing.json`` (UserError naming the file when it is broken)."""
         path = export_dir / FILE
         try:
-            data = json.loads(path.read_text())
-            return cls(**data)
+            pre = cls(**json.loads(path.read_text()))
         except FileNotFoundError:
             raise UserError(f"{path} is missing; fix: point at a folder written by "
                             "python -m autolit.export") from None
         except (ValueError, TypeError) as exc:
-            raise UserError(f"{path} is not a valid preprocessing file ({exc}); fix: re-export") from None
+            raise UserError(f"{path} is not a valid preprocessing file ({one_line(exc)}); fix: re-export") from None
+        problem = pre._problem()
+        if problem:
+            raise UserError(f"{path}: {problem}; fix: re-export (the file was edited or damaged)")
+        return pre
+
+    def _problem(self) -> str | None:
+        """What is out of range in a loaded file (it decides how much memory each image takes)."""
+        size, channels = self.image_size, self.channels
+        if not (isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= MAX_IMAGE_SIZE):
+            return f"image_size {size!r} is not an integer in 1..{MAX_IMAGE_SIZE}"
+        if channels not in (1, 3) or isinstance(channels, bool):
+            return f"channels {channels!r} is not 1 or 3"
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            ok = isinstance(values, list) and len(values) == channels and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+            if not ok:
+                return f"{name} {values!r} is not {channels} finite number(s)"
+        if any(v <= 0 for v in self.std):
+            return f"std {self.std!r} has a value <= 0"
+        return None
 
     def check_resize_rule(self) -> None:
         """Refuse an export made with a different resize rule than this code implements."""

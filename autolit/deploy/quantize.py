@@ -1,8 +1,7 @@
 """Optional int8 dynamic quantisation of an export, with its size and accuracy cost.
 
-TorchScript: ``torch.ao.quantization.quantize_dynamic`` on Linear layers, then traced.
-ONNX: ``onnxruntime.quantization.quantize_dynamic`` on MatMul/Gemm (the same Linear layers).
-Convolutions stay float in both, so small conv nets shrink less than MLPs. The int8 outputs are
+Each format quantises its own way (see its module in ``formats/``): Linear / MatMul+Gemm weights
+become int8, convolutions stay float, so small conv nets shrink less than MLPs. int8 outputs are
 not held to the float tolerance; they are judged by the test-split score change reported here.
 """
 
@@ -15,26 +14,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from autolit.deploy import exporters, verify
-from autolit.deploy.preprocessing import Preprocessing
-from autolit.deploy.runtime import FILES, Runtime, load_runtime
+from autolit.deploy import verify
+from autolit.deploy.formats import EXPORTERS
+from autolit.deploy.runtime import Runtime, load_runtime
+
+METHOD = "dynamic int8 (Linear / MatMul+Gemm weights)"
 
 
 def quantize_export(net: torch.nn.Module, out_dir: Path, runtimes: Sequence[Runtime], example: torch.Tensor,
                     sample: np.ndarray, reference: np.ndarray, test: dict[str, Any],
-                    float_scores: dict[str, Any], pre: Preprocessing) -> dict[str, Any]:
-    """Write model.int8.* beside each float model of ``runtimes``; return sizes, score changes and
+                    float_scores: dict[str, Any]) -> dict[str, Any]:
+    """Write the int8 twin of each float model in ``runtimes``; return sizes, score changes and
     sample agreements. ``float_scores`` holds the float models' test-split scores by file name."""
-    for float_rt in runtimes:
-        if float_rt.name == "torchscript":
-            exporters.export_torchscript(exporters.quantize_torch(net), example,
-                                         out_dir / FILES[("torchscript", True)])
-        else:
-            exporters.quantize_onnx(float_rt.path, out_dir / FILES[("onnx", True)])
     models: dict[str, Any] = {}
     agreements = []
     for float_rt in runtimes:
-        int8_rt = load_runtime(out_dir, float_rt.name, int8=True)
+        fmt = EXPORTERS[float_rt.name]
+        fmt.quantize(net, float_rt.path, example, out_dir / fmt.int8_file)
+        int8_rt = load_runtime(out_dir, fmt.name, int8=True)
         agreements.append(verify.compare(reference, int8_rt.run(sample), int8_rt.path.name,
                                          int8_rt.name, net.task, tolerance=None))
         row: dict[str, Any] = {"bytes": int8_rt.path.stat().st_size,
@@ -47,5 +44,4 @@ def quantize_export(net: torch.nn.Module, out_dir: Path, runtimes: Sequence[Runt
             row.update({f"int8_{k}": v for k, v in after.items()})
             row.update({f"delta_{k}": round(after[k] - before[k], 6) for k in before})
         models[int8_rt.path.name] = row
-    return {"method": "dynamic int8 (Linear / MatMul+Gemm weights)", "models": models,
-            "agreements": agreements}
+    return {"method": METHOD, "models": models, "agreements": agreements}

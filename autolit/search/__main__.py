@@ -49,8 +49,8 @@ def inspect_parser(command: str) -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="rows in the table")
     if command == "best":
         p.add_argument("--export", type=Path, help="write the best trial's model here (autolit.export)")
-        p.add_argument("--format", help="with --export: comma list of torchscript,onnx "
-                       "(default: both when onnx and onnxruntime are installed, else torchscript)")
+        p.add_argument("--format", help="with --export: comma list of formats (default: autolit.export's, "
+                       "torchscript,onnx)")
     return p
 
 
@@ -106,11 +106,12 @@ def inspect(command: str, args: argparse.Namespace) -> int:
             raise UserError(f"study {args.study_name} has no completed trial yet: run the search first")
         print(f"best: trial {best.number} value {best.value:.4f} params {best.params}")
         if args.export is not None:
-            from autolit.search.export_best import export_trial
+            from autolit.deploy import DEFAULT_FORMATS, export_checkpoint
+            from autolit.search.export_best import trial_checkpoint
 
-            formats = None if args.format is None else args.format.split(",")
-            path = export_trial(best, args.export, formats)
-            print(f"exported trial {best.number} to {path}")
+            report = export_checkpoint(trial_checkpoint(best), args.export, args.format or DEFAULT_FORMATS)
+            print(report.render())
+            print(f"exported trial {best.number} to {args.export}")
     return 0
 
 

@@ -1,15 +1,14 @@
-"""Export a study's best trial: its best checkpoint → TorchScript and/or ONNX through :mod:`autolit.export`."""
+"""Which checkpoint a study's best trial left: what ``search best --export`` and
+``autolit.export --storage`` hand to :func:`autolit.deploy.export_checkpoint`."""
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Sequence
 from pathlib import Path
 
 from optuna.trial import FrozenTrial
 
 from autolit.errors import UserError
-from autolit.search.records import CHECKPOINT
+from autolit.search.records import CHECKPOINT, best_trial, load_existing_study
 
 
 def trial_checkpoint(trial: FrozenTrial) -> Path:
@@ -24,18 +23,11 @@ def trial_checkpoint(trial: FrozenTrial) -> Path:
     return Path(path)
 
 
-def default_formats() -> str:
-    """``torchscript,onnx`` when onnx and onnxruntime are installed, else ``torchscript``."""
-    has_onnx = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
-    return "torchscript,onnx" if has_onnx else "torchscript"
-
-
-def export_trial(trial: FrozenTrial, out_dir: Path, formats: Sequence[str] | None = None) -> Path:
-    """Export ``trial``'s checkpoint into ``out_dir`` in ``formats`` (default :func:`default_formats`),
-    each file verified against the checkpoint by :func:`autolit.export.export_checkpoint`."""
-    from autolit.export import export_checkpoint
-
-    formats = default_formats().split(",") if formats is None else list(formats)
-    report = export_checkpoint(trial_checkpoint(trial), out_dir, formats=formats)
-    print(report.render())
-    return out_dir
+def best_checkpoint(storage: str, study_name: str) -> Path:
+    """The best completed trial's checkpoint of a study (UserError when there is none)."""
+    best = best_trial(load_existing_study(storage, study_name))
+    if best is None:
+        raise UserError(f"study {study_name} in {storage} has no completed trial yet; fix: run the search "
+                        "first, or pass a checkpoint path")
+    print(f"study {study_name}: best trial {best.number} (value {best.value:.4g})")
+    return trial_checkpoint(best)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -12,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from autolit.deploy import exporters, verify
+from autolit.deploy import verify
+from autolit.deploy.formats import EXPORTERS
 from autolit.deploy.preprocessing import RESIZE_RULE
 from autolit.errors import UserError
-from autolit.export import export_checkpoint
+from autolit.deploy import export_checkpoint
 from autolit.modules.tasks import TASKS
 from autolit.store import StoreReader
 
@@ -77,16 +79,16 @@ def test_compare_fails_on_perturbed_outputs():
 
 def test_export_fails_loudly_when_a_file_disagrees(digits_ckpt, tmp_path, monkeypatch):
     """An exporter that writes slightly wrong weights (a real ONNX file) makes the export fail."""
-    real_export_onnx = exporters.export_onnx
+    real_onnx = EXPORTERS["onnx"]
 
     def export_perturbed(model, example, path):
         wrong = copy.deepcopy(model)
         with torch.no_grad():
             for param in wrong.parameters():
                 param.mul_(1.05)
-        return real_export_onnx(wrong, example, path)
+        return real_onnx.export(wrong, example, path)
 
-    monkeypatch.setattr(exporters, "export_onnx", export_perturbed)
+    monkeypatch.setitem(EXPORTERS, "onnx", dataclasses.replace(real_onnx, export=export_perturbed))
     out = tmp_path / "bad"
     with pytest.raises(UserError, match=r"export verification FAILED for model\.onnx: max abs diff .* > "
                                         r"tolerance 0\.0001 vs the checkpoint \(details in .*metadata\.json\)"):

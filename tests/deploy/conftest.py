@@ -44,7 +44,7 @@ def digits_ckpt(digits_fit) -> Path:
 @pytest.fixture(scope="session")
 def digits_export(digits_ckpt: Path, tmp_path_factory: pytest.TempPathFactory):
     """The ExportReport of exporting the digits checkpoint to TorchScript + ONNX (+ int8)."""
-    from autolit.export import export_checkpoint
+    from autolit.deploy import export_checkpoint
 
     return export_checkpoint(digits_ckpt, tmp_path_factory.mktemp("export") / "digits", quantize="int8")
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from autolit.deploy.inputs import safe_fetch
-from autolit.predict import main, predict_paths
+from autolit.deploy import predict_paths
+from autolit.predict import main
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ import torch
 
 from autolit.deploy.checkpoint import load_checkpoint
 from autolit.errors import UserError
-from autolit.export import export_checkpoint
+from autolit.deploy import export_checkpoint
 
 
 class Payload:

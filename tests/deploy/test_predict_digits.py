@@ -21,7 +21,7 @@ import torch
 from autolit.datamodules.preprocess import decode_image, normalize_batch
 from autolit.deploy import verify
 from autolit.deploy.checkpoint import load_checkpoint, rebuild_model
-from autolit.predict import ExportedModel, predict_paths
+from autolit.deploy import ExportedModel, predict_paths
 
 
 @pytest.fixture(scope="session")

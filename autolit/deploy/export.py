@@ -1,0 +1,215 @@
+"""Export a checkpoint into a folder (every format of the registry asked for), then verify it.
+
+The folder gets one model file per format (``formats/``), labels.json, preprocessing.json,
+spec.json and metadata.json (+ the int8 twins with ``quantize="int8"``). Every exported file is
+run on a sample batch and compared with the checkpoint; a difference above
+:data:`~autolit.deploy.verify.TOLERANCE` is an error, and the test split is scored with the
+task's own metrics (the ones ``autolit.fit`` logs) by the checkpoint and by each file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from autolit.deploy import bundle, verify
+from autolit.deploy.checkpoint import checkpoint_metrics, load_checkpoint, predictor, rebuild_model
+from autolit.deploy.formats import DEFAULT_FORMATS, EXPORTERS, exported_files
+from autolit.deploy.preprocessing import FILE as PREPROCESSING_FILE
+from autolit.deploy.preprocessing import Preprocessing
+from autolit.deploy.quantize import quantize_export
+from autolit.deploy.runtime import Runtime, load_runtime
+from autolit.errors import UserError
+
+SAMPLE = 64
+QUANTIZE = ("int8",)
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote and how well the exported files reproduce the checkpoint."""
+
+    out_dir: Path
+    checkpoint: Path
+    files: dict[str, int]                       # file name -> bytes
+    agreements: list[verify.Agreement]
+    metadata: dict[str, Any]
+    quantization: dict[str, Any] | None = None
+    test: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(a.ok for a in self.agreements)
+
+    def render(self) -> str:
+        """A short human-readable summary (printed by the CLIs)."""
+        lines = [f"exported {self.checkpoint} -> {self.out_dir}"]
+        lines += [f"  {name:<20} {size / 1024:9.1f} KiB" for name, size in self.files.items()]
+        for a in self.agreements:
+            tol = "not enforced" if a.tolerance is None else f"tol {a.tolerance:g}"
+            lines.append(f"  check {a.file:<16} [{a.runtime}] max|diff| {a.max_abs_diff:.2e} ({tol}), "
+                         f"top-1 agreement {a.top1_agreement:.1%} {'ok' if a.ok else 'FAILED'}")
+        if self.test:
+            match = "matches" if self.test["fingerprint_matches"] else "DIFFERS from training"
+            scores = ", ".join(f"{name} {_fmt_scores(v)}" for name, v in self.test.items()
+                               if isinstance(v, dict))
+            lines.append(f"  test split ({self.test['n']} images, store fingerprint {match}): {scores}")
+        for name, row in (self.quantization or {}).get("models", {}).items():
+            change = ", ".join(f"{k[6:]} {row[f'float_{k[6:]}']:.4f} -> {row[f'int8_{k[6:]}']:.4f} "
+                               f"({row[k]:+.4f})" for k in row if k.startswith("delta_"))
+            lines.append(f"  int8 {name:<16} {row['bytes'] / 1024:.1f} KiB = {row['size_ratio']:.2f}x of "
+                         f"{row['float_bytes'] / 1024:.1f} KiB; {change or 'no test split to score'}")
+        return "\n".join(lines)
+
+
+def _fmt_scores(scores: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.4f}" for k, v in scores.items())
+
+
+def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
+                      formats: Sequence[str] = DEFAULT_FORMATS, quantize: str | None = None, *,
+                      store: str | Path | None = None, tolerance: float = verify.TOLERANCE) -> ExportReport:
+    """Export ``ckpt_path`` into ``out_dir`` and verify every file against the checkpoint.
+
+    Args:
+        ckpt_path: a Lightning checkpoint written by ``autolit.fit`` (loaded weights-only).
+        out_dir: folder to write (created; the files of an earlier export there are removed first).
+        formats: names from :data:`~autolit.deploy.formats.EXPORTERS`.
+        quantize: ``None`` or ``"int8"`` (dynamic quantisation of Linear layers).
+        store: the store whose test split scores the export (default: the one the checkpoint
+            was trained on, if it still exists).
+        tolerance: largest allowed max-abs difference of exported outputs vs the checkpoint.
+
+    Raises:
+        UserError: unreadable/unsafe checkpoint, unknown format, missing package, or a verification
+            difference above ``tolerance`` (the files stay for inspection; metadata says FAILED).
+    """
+    formats = check_formats(formats, quantize)
+    if not tolerance >= 0:
+        raise UserError(f"--tolerance {tolerance}: must be a number >= 0 (default {verify.TOLERANCE:g})")
+    ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
+    ckpt = load_checkpoint(ckpt_path)
+    net = predictor(rebuild_model(ckpt, ckpt_path))
+    hparams = dict(ckpt["hyper_parameters"])
+    pre = Preprocessing.from_hparams(hparams)
+    _clear_previous_export(out_dir)
+    example = torch.zeros(1, pre.channels, pre.image_size, pre.image_size)
+    for name in formats:
+        EXPORTERS[name].export(net, example, out_dir / EXPORTERS[name].file)
+    pre.save(out_dir)
+    bundle.write_json(out_dir / bundle.LABELS_FILE, bundle.label_map(hparams))
+    bundle.write_json(out_dir / bundle.SPEC_FILE, bundle.spec_record(hparams))
+
+    sample, test = _sample_and_test(_store_path(ckpt, store), pre)
+    reference = verify.torch_predict(net)(sample)
+    runtimes = [load_runtime(out_dir, name) for name in formats]  # opened once for every check below
+    agreements = [verify.compare(reference, rt.run(sample), rt.path.name, rt.name, net.task, tolerance)
+                  for rt in runtimes]
+    test_scores = _test_scores(net, runtimes, test)
+    quant = quantize_export(net, out_dir, runtimes, example, sample, reference, test, test_scores) \
+        if quantize else None
+    if quant:
+        agreements += quant.pop("agreements")
+    metadata = {
+        "checkpoint": str(ckpt_path), "checkpoint_sha256": bundle.sha256_file(ckpt_path),
+        "store_fingerprint": pre.store_fingerprint, "checkpoint_metrics": checkpoint_metrics(ckpt),
+        "task": pre.task, "formats": list(formats), "tolerance": tolerance,
+        "sample": {"size": int(len(sample)), "source": "store test split" if test else "random normal"},
+        "verification": [a.to_dict() for a in agreements], "test_split": test_scores,
+        "quantization": quant, "versions": _versions(formats), "files": _listing(out_dir),
+    }
+    bundle.write_json(out_dir / bundle.METADATA_FILE, metadata)
+    report = ExportReport(out_dir, ckpt_path, _listing(out_dir), agreements, metadata, quant, test_scores)
+    if not report.ok:
+        bad = [a for a in agreements if not a.ok]
+        raise UserError(f"export verification FAILED for {', '.join(a.file for a in bad)}: max abs diff "
+                        f"{max(a.max_abs_diff for a in bad):.3g} > tolerance {tolerance:g} vs the checkpoint "
+                        f"(details in {out_dir / bundle.METADATA_FILE}); fix: report this as a bug")
+    return report
+
+
+def check_formats(formats: Sequence[str] | str, quantize: str | None = None) -> tuple[str, ...]:
+    """Normalise ``--format`` (a list or a comma string); refuse unknown names and missing packages."""
+    if isinstance(formats, str):
+        formats = formats.split(",")
+    wanted = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    bad = [f for f in wanted if f not in EXPORTERS]
+    if bad or not wanted:
+        raise UserError(f"--format {','.join(formats)!r}: unknown or empty; valid: {', '.join(EXPORTERS)}")
+    if quantize not in (None, *QUANTIZE):
+        raise UserError(f"--quantize {quantize!r} is unknown; valid: {', '.join(QUANTIZE)}")
+    for name in wanted:
+        EXPORTERS[name].check_installed("--format")
+    return wanted
+
+
+def _clear_previous_export(out_dir: Path) -> None:
+    """Create ``out_dir``; remove the files an earlier export left there (other files stay).
+
+    Without this, re-exporting without ``--quantize`` (or with fewer formats) would leave the old
+    model's int8 / ONNX files beside the new labels, and predict would run them.
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in (*exported_files(), bundle.LABELS_FILE, bundle.SPEC_FILE, bundle.METADATA_FILE,
+                     PREPROCESSING_FILE):
+            (out_dir / name).unlink(missing_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out_dir}: cannot write there ({exc.strerror}); fix: pick a folder you "
+                        "can write to") from None
+
+
+def _listing(out_dir: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in sorted(out_dir.iterdir()) if p.is_file()}
+
+
+def _store_path(ckpt: dict[str, Any], store: str | Path | None) -> Path | None:
+    """The store to score on: ``store`` if given (must exist), else the training store if still there."""
+    if store is not None:
+        if not Path(store).exists():
+            raise UserError(f"--store {store} does not exist; fix: pass the store the model was trained on")
+        return Path(store)
+    trained = (ckpt.get("datamodule_hyper_parameters") or {}).get("store")
+    return Path(trained) if trained and Path(trained).exists() else None
+
+
+def _sample_and_test(store: Path | None, pre: Preprocessing) -> tuple[np.ndarray, dict[str, Any]]:
+    """A normalised sample batch (test images if a store is there, else seeded noise) + the test split."""
+    if store is not None:
+        x, y, fingerprint = verify.load_split(store, pre, "test")
+        if len(x):
+            test = {"x": pre.normalize(x), "y": y, "store": str(store),
+                    "fingerprint_matches": fingerprint == pre.store_fingerprint}
+            return test["x"][:SAMPLE], test
+    rng = np.random.default_rng(0)
+    shape = (SAMPLE, pre.channels, pre.image_size, pre.image_size)
+    return rng.standard_normal(shape).astype(np.float32), {}
+
+
+def _test_scores(net: torch.nn.Module, runtimes: Sequence[Runtime], test: dict[str, Any]) -> dict[str, Any]:
+    """Test-split score of the checkpoint and of each exported file."""
+    if not test:
+        return {}
+    scores: dict[str, Any] = {"store": test["store"], "n": int(len(test["y"])),
+                              "fingerprint_matches": test["fingerprint_matches"],
+                              "checkpoint": verify.score(verify.batched(verify.torch_predict(net), test["x"]),
+                                                         test["y"], net.task)}
+    for runtime in runtimes:
+        scores[runtime.path.name] = verify.score(verify.batched(runtime.run, test["x"]), test["y"], net.task)
+    return scores
+
+
+def _versions(formats: Sequence[str]) -> dict[str, str]:
+    import lightning
+
+    versions = {"torch": torch.__version__, "lightning": lightning.__version__}
+    for module in sorted({m for name in formats for m in EXPORTERS[name].needs} - {"torch"}):
+        if importlib.util.find_spec(module) is not None:
+            versions[module] = __import__(module).__version__
+    return versions
