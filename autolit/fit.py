@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import lightning as L
 import yaml
@@ -27,8 +27,9 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from autolit.callbacks import BestValMetrics, ConfusionMatrixFigure, SampleGrid
 from autolit.datamodules import StoreDataModule
-from autolit.errors import UserError, run_cli
+from autolit.errors import UserError, one_line, run_cli
 from autolit.modules import AutoLitModule, NonFiniteLossError
+from autolit.optim_checks import SECTIONS, check_section, rephrase_parse_error, rephrase_value_error
 from autolit.runinfo import LINKED_MODEL_KEYS, final_hparams, find_last_checkpoint, monitor_for, resolved_config
 
 RUNS = Path("runs")
@@ -56,7 +57,17 @@ class ResolvedConfigSaver(SaveConfigCallback):
 
 
 class AutoLitParser(LightningArgumentParser):
-    """On a config error, a one-line usage instead of the hundreds of option lines argparse prints."""
+    """A config error is one line naming the key (a :class:`UserError`), not argparse's usage page.
+
+    As a UserError it also stops a search at once (a worker's ``run_fit``), where argparse's exit
+    would have killed the worker.
+    """
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if not self.exit_on_error:  # a parser inside jsonargparse's own retries: they catch this
+            super().error(message, ex)
+        raise UserError(rephrase_parse_error(message) or f"config: {one_line(message, limit=600)}; fix: check "
+                        "that key's spelling and value (--print_config lists every key with its default)")
 
     def print_usage(self, file=None) -> None:
         if file is sys.stderr:
@@ -83,6 +94,10 @@ class AutoLitCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
+        for section in SECTIONS:
+            spec = self.config.get(section)
+            if spec is not None and spec.get("class_path"):
+                check_section(section, spec.class_path, _plain_args(spec))
         ckpt = self.config.get("ckpt_path")
         logger = self.config.trainer.get("logger")
         if ckpt == "last" and logger and hasattr(logger, "init_args"):
@@ -94,8 +109,10 @@ class AutoLitCLI(LightningCLI):
         try:
             super().instantiate_classes()
         except ValueError as exc:  # torch.optim rejects bad hyperparameters with ValueError
-            if str(exc).startswith("Invalid "):  # e.g. "Invalid learning rate: -0.1"
-                raise UserError(f"optimizer.init_args: {exc}; use a positive value") from None
+            for section in SECTIONS:  # e.g. "Invalid learning rate: -0.1" from the optimizer
+                spec = self.config.get(section)
+                if spec is not None and spec.get("class_path") and str(exc).startswith("Invalid "):
+                    raise rephrase_value_error(section, spec.class_path, _plain_args(spec), exc) from None
             raise
         _check_task(self.model, self.datamodule)
         _warn_if_store_changed(self.config.get("resolved"), self.datamodule)
@@ -123,6 +140,11 @@ class AutoLitCLI(LightningCLI):
             kwargs.setdefault("enable_progress_bar", False)
             kwargs.setdefault("enable_model_summary", False)
         return super().instantiate_trainer(**kwargs)
+
+
+def _plain_args(spec: Any) -> dict[str, Any]:
+    args = spec.get("init_args")
+    return args.as_dict() if hasattr(args, "as_dict") else dict(args or {})
 
 
 def _check_task(model: AutoLitModule, data: StoreDataModule) -> None:
@@ -163,7 +185,8 @@ def build_cli(args: list[str] | dict | None = None, *, run_dir: str | Path | Non
                       parser_class=AutoLitParser,
                       save_config_callback=ResolvedConfigSaver, save_config_kwargs={"overwrite": True},
                       trainer_defaults={"logger": logger, **defaults}, extra_callbacks=extra_callbacks, progress=progress,
-                      parser_kwargs={"description": "Train and test a spec-built model on an autolit store."})
+                      parser_kwargs={"description": "Train and test a spec-built model on an autolit store.",
+                                     "allow_abbrev": False})  # --trainer.max_epoch is a typo, not max_epochs
 
 
 def _config_name(argv: Sequence[str]) -> str:

@@ -67,8 +67,39 @@ CASES = {
     "unknown trainer key": (_set("trainer.max_epoch", 3), r"max_epoch"),
     "wrong type for batch_size": (_set("data.batch_size", "big"), r"batch_size"),
     "negative batch_size": (_set("data.batch_size", -4), r"batch_size"),
-    "negative learning rate": (_set("optimizer.init_args.lr", -0.1), r"lr|learning rate"),
-    "unknown optimizer": (_set("optimizer.class_path", "torch.optim.Adamm"), r"Adamm"),
+    "negative learning rate": (_set("optimizer.init_args.lr", -0.1),
+                               r"optimizer\.init_args\.lr: -0\.1 is not valid for Adam \(must be a number > 0\); "
+                               r"fix: e\.g\. lr: 0\.001"),
+    "negative weight decay": (_set("optimizer.init_args.weight_decay", -1.0),
+                              r"optimizer\.init_args\.weight_decay: -1\.0 .*must be a number >= 0"),
+    "beta out of range": (_set("optimizer.init_args.betas", [0.9, 1.5]),
+                          r"optimizer\.init_args\.betas: \[0\.9, 1\.5\] .*two numbers in \[0, 1\)"),
+    "negative eps": (_set("optimizer.init_args.eps", -1e-8), r"optimizer\.init_args\.eps: -1e-08"),
+    "momentum above 1": (lambda c: c.update(optimizer={"class_path": "torch.optim.SGD",
+                                                       "init_args": {"lr": 0.1, "momentum": 1.5}}),
+                         r"optimizer\.init_args\.momentum: 1\.5 is not valid for SGD \(must be a number in \[0, 1\]\)"),
+    "unknown optimizer": (_set("optimizer.class_path", "torch.optim.Adamm"),
+                          r"optimizer\.class_path: 'torch\.optim\.Adamm' is not a class of torch\.optim "
+                          r"\(did you mean 'Adam'\?\); valid: AdamW, Adam, SGD, .*fix: e\.g\. class_path: torch\.optim\.AdamW"),
+    "unknown optimizer argument": (_set("optimizer.init_args.lrr", 0.1),
+                                   r"optimizer\.init_args\.lrr: Adam takes no argument 'lrr' \(did you mean 'lr'\?\); "
+                                   r"valid arguments: lr, betas"),
+    "negative T_max": (lambda c: c.update(lr_scheduler={"class_path": "torch.optim.lr_scheduler.CosineAnnealingLR",
+                                                       "init_args": {"T_max": -3}}),
+                       r"lr_scheduler\.init_args\.T_max: -3 is not valid for CosineAnnealingLR \(must be an integer >= 1\)"),
+    "zero step_size": (lambda c: c.update(lr_scheduler={"class_path": "torch.optim.lr_scheduler.StepLR",
+                                                        "init_args": {"step_size": 0}}),
+                       r"lr_scheduler\.init_args\.step_size: 0 .*integer >= 1.*fix: e\.g\. step_size: 10"),
+    "zero gamma": (lambda c: c.update(lr_scheduler={"class_path": "torch.optim.lr_scheduler.StepLR",
+                                                    "init_args": {"step_size": 2, "gamma": 0}}),
+                   r"lr_scheduler\.init_args\.gamma: 0(\.0)? .*must be a number > 0"),
+    "value torch refuses": (lambda c: c.update(optimizer={"class_path": "torch.optim.Rprop",
+                                                          "init_args": {"lr": 0.01, "etas": [1.5, 1.2]}}),
+                            r"optimizer\.init_args\.etas: \(1\.5, 1\.2\) is not accepted by Rprop "
+                            r"\(Invalid eta values: 1\.5, 1\.2\)"),
+    "unknown scheduler": (lambda c: c.update(lr_scheduler={"class_path": "torch.optim.lr_scheduler.StepLr",
+                                                           "init_args": {"step_size": 2}}),
+                          r"lr_scheduler\.class_path: 'torch\.optim\.lr_scheduler\.StepLr' .*did you mean 'StepLR'"),
     "bad channels": (_set("data.channels", 2), r"channels"),
     "unknown cache mode": (_set("data.cache", "ram"), r"ram"),
     "unknown augmentation": (_set("data.augment", [{"RandomFlip": {}}]), r"RandomFlip"),
@@ -96,9 +127,11 @@ def test_malformed_config_stops_before_training(case, tiny_store, tmp_path, monk
         _store(STORE_CASES[case])(config, tmp_path)
     mutate(config)
     code, err = run_inprocess(monkeypatch, capsys, write_config(tmp_path / "bad.yaml", config))
-    assert code != 0, err
+    assert code == 2, err
     assert "Traceback" not in err
-    assert re.search(PATTERNS.get(case, pattern), err), err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and err.rstrip().endswith(errors[0]), err  # one line, the last one
+    assert re.search(PATTERNS.get(case, pattern), errors[0]), err
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.ckpt"))
 
 
@@ -120,7 +153,7 @@ def test_yaml_python_tag_is_refused_not_executed(tiny_store, tmp_path):
     (tmp_path / "bad.yaml").write_text(text)
     proc = subprocess.run([sys.executable, "-m", "autolit.fit", "--config", str(tmp_path / "bad.yaml")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "python/object" in proc.stderr or "evil" in proc.stderr, proc.stderr
     assert not marker.exists()
