@@ -31,9 +31,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "scrape")]
 from scrape_servers import LocalServer, Route  # noqa: E402
 
 from autolit.scrape.collect import ScrapeOptions, collect  # noqa: E402
-from autolit.scrape.netpolicy import NetPolicy  # noqa: E402
+from autolit.net.netpolicy import NetPolicy  # noqa: E402
 from autolit.scrape.queries import parse_queries  # noqa: E402
-from autolit.scrape.safe_http import FetchLimits, SafeFetcher  # noqa: E402
+from autolit.net.safe_http import FetchLimits, SafeFetcher  # noqa: E402
 from autolit.scrape.serp import SerpApiImages, SerpConfig  # noqa: E402
 
 KEY = "bench-key-not-secret"

@@ -2,7 +2,7 @@
 
 Nothing here raises for a bad input: each source yields its bytes or a :class:`BadImage` with a
 short reason, so one unreadable file never stops the others. URLs go through the scraper's
-:class:`~autolit.scrape.safe_http.SafeFetcher` (public addresses only, redirects re-checked,
+:class:`~autolit.net.safe_http.SafeFetcher` (public addresses only, redirects re-checked,
 timeouts, byte cap); tests and embedders may inject any ``Fetch`` callable instead.
 """
 
@@ -83,8 +83,8 @@ def default_fetch() -> Fetch:
 
 def safe_fetch(allow_hosts: tuple[str, ...] = ()) -> Fetch:
     """A ``Fetch`` backed by :class:`SafeFetcher`; ``allow_hosts`` may reach private addresses (tests)."""
-    from autolit.scrape.netpolicy import NetPolicy, Refused
-    from autolit.scrape.safe_http import SafeFetcher
+    from autolit.net.netpolicy import NetPolicy, Refused
+    from autolit.net.safe_http import SafeFetcher
 
     fetcher = SafeFetcher(NetPolicy(allow_hosts=allow_hosts))
 

@@ -5,9 +5,7 @@
 Files:
     serp.py       SerpApi adapter: paging (ijn), timeouts, 401/403 stop, 429/5xx back-off, key scrubbing
     scrub.py      remove the API key from URLs, messages and urllib3 debug logs
-    netpolicy.py  which URLs may be fetched: http/https, public addresses only (resolved once)
-    safe_http.py  the downloader: pinned address, re-checked redirects, timeouts, deadline, byte cap
-    worker.py     one result in a thread: fetch → normalise (store policy) → dHash
+    worker.py     one result in a thread: fetch (autolit.net's safe downloader) → normalise (store policy) → dHash
     collect.py    the pipeline: pages → thread pool → StoreWriter (main thread), resume, flushes
     phash.py      64-bit dHash near-duplicate index
     report.py     per-query counters and the closing table;  progress.py: rich bars

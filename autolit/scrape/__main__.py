@@ -18,10 +18,10 @@ from rich.console import Console
 
 from autolit.errors import UserError, run_cli
 from autolit.scrape.collect import ScrapeOptions, collect
-from autolit.scrape.netpolicy import NetPolicy
+from autolit.net.netpolicy import NetPolicy
 from autolit.scrape.phash import DEFAULT_THRESHOLD
 from autolit.scrape.queries import parse_queries
-from autolit.scrape.safe_http import FetchLimits, SafeFetcher
+from autolit.net.safe_http import FetchLimits, SafeFetcher
 from autolit.scrape.scrub import install_log_filters
 from autolit.scrape.serp import DEFAULT_SERPAPI_URL, SerpApiImages, SerpConfig
 

@@ -22,7 +22,7 @@ from autolit.scrape.phash import DEFAULT_THRESHOLD, NearDupIndex, dhash_bytes
 from autolit.scrape.progress import ScrapeProgress
 from autolit.scrape.queries import QuerySpec
 from autolit.scrape.report import QueryStats, ScrapeReport
-from autolit.scrape.safe_http import SafeFetcher
+from autolit.net.safe_http import SafeFetcher
 from autolit.scrape.scrub import scrub_url
 from autolit.scrape.serp import ImageResult, SerpApiImages
 from autolit.scrape.worker import Outcome, work

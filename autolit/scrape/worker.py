@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from autolit.scrape.netpolicy import Refused
+from autolit.net.netpolicy import Refused
 from autolit.scrape.phash import dhash_bytes
-from autolit.scrape.safe_http import SafeFetcher
+from autolit.net.safe_http import SafeFetcher
 from autolit.scrape.scrub import scrub_url
 from autolit.scrape.serp import ImageResult
 from autolit.store.policy import ImagePolicy, ImageRejected, NormalizedImage, normalize_image

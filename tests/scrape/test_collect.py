@@ -13,9 +13,9 @@ from scrape_scenario import KEY, Scenario
 from scrape_servers import Route
 
 from autolit.scrape.collect import ScrapeOptions, collect
-from autolit.scrape.netpolicy import NetPolicy
+from autolit.net.netpolicy import NetPolicy
 from autolit.scrape.queries import QuerySpec, parse_queries
-from autolit.scrape.safe_http import FetchLimits, SafeFetcher
+from autolit.net.safe_http import FetchLimits, SafeFetcher
 from autolit.scrape.serp import SerpApiImages, SerpConfig
 from autolit.store.policy import ImagePolicy, normalize_image
 from autolit.store.reader import StoreReader

@@ -9,8 +9,8 @@ import time
 import pytest
 from scrape_servers import LocalServer, Route
 
-from autolit.scrape.netpolicy import NetPolicy, Refused, address_is_public
-from autolit.scrape.safe_http import FetchLimits, SafeFetcher
+from autolit.net.netpolicy import NetPolicy, Refused, address_is_public
+from autolit.net.safe_http import FetchLimits, SafeFetcher
 
 FAST = FetchLimits(connect_timeout=2, read_timeout=1, deadline=2, max_bytes=100_000, per_host=4)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from scrape_servers import LocalServer, Route
 
-from autolit.scrape.netpolicy import NetPolicy, Refused
-from autolit.scrape.safe_http import FetchLimits, SafeFetcher
+from autolit.net.netpolicy import NetPolicy, Refused
+from autolit.net.safe_http import FetchLimits, SafeFetcher
 
 x509 = pytest.importorskip("cryptography.x509", reason="cryptography builds the test certificates")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402

@@ -1,7 +1,7 @@
 """A downloader for untrusted image URLs: pinned addresses, bounded time, bounded bytes.
 
 Every hop (the URL and each redirect, at most ``max_redirects``) goes through
-:class:`~autolit.scrape.netpolicy.NetPolicy` first, and the connection is opened to the address
+:class:`~autolit.net.netpolicy.NetPolicy` first, and the connection is opened to the address
 that was checked, not to a fresh DNS answer. Time is bounded three ways: a connect timeout, a
 per-read timeout and a whole-download deadline (a watchdog closes the socket when it passes, so
 even a server that trickles its headers one byte a second is cut off). Bytes are counted while
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urljoin
 
 from autolit.errors import one_line
-from autolit.scrape.netpolicy import NetPolicy, Refused, Target
+from autolit.net.netpolicy import NetPolicy, Refused, Target
 
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "autolit-scrape/0.1 (+https://github.com/autolit/autolit; dataset builder)"
