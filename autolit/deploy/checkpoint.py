@@ -51,7 +51,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise UserError(_refusal(path, exc)) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:  # OSError: a cut zip
         raise UserError(f"checkpoint {path} cannot be read ({_first_line(exc)}); fix: pass an intact "
                         ".ckpt file written by autolit.fit") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
@@ -105,10 +105,19 @@ def model_hparams(ckpt: dict[str, Any]) -> dict[str, Any]:
 
 def rebuild_model(ckpt: dict[str, Any], source: str | Path = "checkpoint") -> torch.nn.Module:
     """``AutoLitModule(**hyper_parameters)`` + strict ``load_state_dict``, in eval mode on CPU."""
+    from autolit.deploy.preprocessing import MAX_IMAGE_SIZE
     from autolit.modules.module import AutoLitModule
 
+    hparams = model_hparams(ckpt)
+    shape = hparams.get("input_shape")
+    # The module allocates an example input of this shape: a tampered shape must not exhaust memory.
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 3 and all(
+            isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_IMAGE_SIZE for d in shape)):
+        raise UserError(f"{source}: hyper_parameters.input_shape {shape!r} is not a list of 1-3 sizes in "
+                        f"1..{MAX_IMAGE_SIZE}; fix: export a checkpoint written by autolit.fit (this one was "
+                        "edited or damaged)")
     try:
-        model = AutoLitModule(**model_hparams(ckpt))
+        model = AutoLitModule(**hparams)
     except UserError as exc:
         raise UserError(f"{source}: its hyper_parameters do not rebuild the model: {exc}") from None
     missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)

@@ -67,8 +67,13 @@ class Preprocessing:
         task = str(hparams.get("task") or pre.get("task") or "multiclass")
         known = {"image_size", "channels", "mean", "std", "resize", "task", "store_fingerprint"}
         extra = {k: v for k, v in pre.items() if k not in known}
-        return cls(size, channels, mean, std, str(pre.get("resize") or RESIZE_RULE), task,
-                   pre.get("store_fingerprint"), extra=extra)
+        built = cls(size, channels, mean, std, str(pre.get("resize") or RESIZE_RULE), task,
+                    pre.get("store_fingerprint"), extra=extra)
+        problem = built._problem()
+        if problem:
+            raise UserError(f"checkpoint preprocessing: {problem}; fix: export a checkpoint written by "
+                            "autolit.fit (this one was edited or damaged)")
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the content of preprocessing.json)."""
