@@ -29,6 +29,7 @@ from autolit.callbacks import BestValMetrics, ConfusionMatrixFigure, SampleGrid
 from autolit.datamodules import StoreDataModule
 from autolit.errors import UserError, one_line, run_cli
 from autolit.modules import AutoLitModule, NonFiniteLossError
+from autolit.modules.checkpoint import load_checkpoint
 from autolit.optim_checks import SECTIONS, check_section, rephrase_parse_error, rephrase_value_error
 from autolit.runinfo import LINKED_MODEL_KEYS, final_hparams, find_last_checkpoint, monitor_for, resolved_config
 
@@ -104,6 +105,8 @@ class AutoLitCLI(LightningCLI):
             path = find_last_checkpoint(Path(logger.init_args.save_dir) / logger.init_args.name)
             logger.init_args.version = path.parent.parent.name  # keep logging into the resumed run
             self.config.ckpt_path = str(path)
+        if self.config.get("ckpt_path"):
+            load_checkpoint(self.config.ckpt_path)  # refuses a missing, cut or unsafe file in one line, now
 
     def instantiate_classes(self) -> None:
         try:

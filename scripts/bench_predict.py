@@ -38,7 +38,7 @@ import torch
 import yaml
 
 from autolit.deploy import ExportedModel, export_checkpoint
-from autolit.deploy.checkpoint import load_checkpoint, rebuild_model
+from autolit.modules.checkpoint import load_checkpoint, rebuild_model
 from autolit.deploy.inputs import Source
 from autolit.deploy.runtime import load_runtime
 from autolit.fit import run_fit

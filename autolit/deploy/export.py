@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from autolit.deploy import bundle, verify
-from autolit.deploy.checkpoint import checkpoint_metrics, load_checkpoint, predictor, rebuild_model
+from autolit.deploy.checkpoint import checkpoint_metrics, predictor
+from autolit.modules.checkpoint import load_checkpoint, rebuild_model
 from autolit.deploy.formats import DEFAULT_FORMATS, EXPORTERS, exported_files
 from autolit.deploy.preprocessing import FILE as PREPROCESSING_FILE
 from autolit.deploy.preprocessing import Preprocessing

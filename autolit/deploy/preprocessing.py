@@ -21,10 +21,9 @@ from PIL import Image
 from autolit.datamodules.preprocess import RESIZE_RULE, decode_image
 from autolit.deploy.bundle import write_json
 from autolit.errors import UserError, one_line
+from autolit.system import MAX_IMAGE_SIZE
 
 FILE = "preprocessing.json"
-# The largest side an export may declare: 4096 px is 48 MiB per RGB image before normalisation.
-MAX_IMAGE_SIZE = 4096
 
 
 class BadImage(Exception):

@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 
 from autolit.deploy import export_checkpoint
-from autolit.deploy.checkpoint import load_checkpoint, rebuild_model
+from autolit.modules.checkpoint import load_checkpoint, rebuild_model
 from autolit.deploy.runtime import load_runtime
 from autolit.store import StoreReader
 from tests.conftest import REPO

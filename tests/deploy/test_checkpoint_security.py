@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from autolit.deploy.checkpoint import load_checkpoint
+from autolit.modules.checkpoint import load_checkpoint
 from autolit.errors import UserError
 from autolit.deploy import export_checkpoint
 

@@ -20,7 +20,7 @@ import torch
 
 from autolit.datamodules.preprocess import decode_image, normalize_batch
 from autolit.deploy import verify
-from autolit.deploy.checkpoint import load_checkpoint, rebuild_model
+from autolit.modules.checkpoint import load_checkpoint, rebuild_model
 from autolit.deploy import ExportedModel, predict_paths
 
 

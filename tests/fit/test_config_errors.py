@@ -157,3 +157,17 @@ def test_yaml_python_tag_is_refused_not_executed(tiny_store, tmp_path):
     assert "Traceback" not in proc.stderr
     assert "python/object" in proc.stderr or "evil" in proc.stderr, proc.stderr
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("content, pattern", [
+    (None, r"checkpoint .*gone\.ckpt does not exist"),
+    (b"PK\x03\x04 cut short", r"checkpoint .*gone\.ckpt cannot be read"),
+])
+def test_resume_from_a_missing_or_damaged_checkpoint(content, pattern, tiny_store, tmp_path, monkeypatch, capsys):
+    """--ckpt_path is checked (weights-only, intact) before the data and model are built."""
+    monkeypatch.chdir(tmp_path)
+    if content is not None:
+        (tmp_path / "gone.ckpt").write_bytes(content)
+    config = {**base_config(tiny_store), "ckpt_path": str(tmp_path / "gone.ckpt")}
+    code, err = run_inprocess(monkeypatch, capsys, write_config(tmp_path / "c.yaml", config))
+    assert code == 2 and re.search(pattern, err.strip().splitlines()[-1]), err
