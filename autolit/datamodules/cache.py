@@ -22,10 +22,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from autolit.datamodules.datasets import StoreDataset, stack_batch
+from autolit.datamodules.limits import check_cache
 from autolit.datamodules.preprocess import RULE_TAG
-from autolit.store import StoreReader
-
-SPLITS = ("train", "val", "test")
+from autolit.store import SPLITS, StoreReader
 
 
 @dataclass
@@ -57,7 +56,7 @@ def get_or_build(reader: StoreReader, size: int, channels: int, num_workers: int
     final = cache_dir(reader, size, channels)
     if not (final / "splits.json").exists():
         _build(reader, size, channels, final, num_workers)
-    return open_cache(final)
+    return check_cache(final, reader, size, channels, open_cache)
 
 
 def _build(reader: StoreReader, size: int, channels: int, final: Path, num_workers: int) -> None:

@@ -20,7 +20,8 @@ from autolit.store.policy import (
     encode_array,
     normalize_image,
 )
-from autolit.store.reader import StoreMeta, StoreReader, put_aux
+from autolit.store.auxiliary import put_aux
+from autolit.store.reader import StoreMeta, StoreReader
 from autolit.store.schema import SCHEMA_VERSION
 from autolit.store.splits import SPLITS, SplitPolicy, split_for
 from autolit.store.writer import AddResult, StoreWriter

@@ -42,6 +42,7 @@ _GREY_MODES = frozenset({"L", "1", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _GREY_ALPHA_MODES = frozenset({"LA", "La"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "PA"})
 _COLOR_MODES = frozenset({"RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
+_ORIENTATION = 0x0112  # the EXIF tag
 
 
 class ImageRejected(Exception):
@@ -115,9 +116,17 @@ def normalize_image(data: bytes, policy: ImagePolicy = ImagePolicy()) -> Normali
     if len(data) > policy.max_bytes:
         raise ImageRejected("too_large", f"{len(data)} bytes > max_bytes {policy.max_bytes}")
     im, fmt = _decode(data, policy)
-    im = _orient(im)
-    im = _to_rgb_or_l(im)
-    return _finish(im, policy, fmt)
+    return _finish(standard_mode(im), policy, fmt)
+
+
+def standard_mode(im: Image.Image) -> Image.Image:
+    """EXIF orientation applied, any mode converted to L or RGB (16-bit scaled, alpha on white).
+
+    The one conversion of decoded images: the store's import uses it, and so do the training
+    loaders and predict (``autolit.datamodules.preprocess``), so a file means the same pixels on
+    every path. Raises :class:`ImageRejected` (``bad_mode``) for modes it cannot convert.
+    """
+    return _to_rgb_or_l(_orient(im))
 
 
 def encode_array(pixels: np.ndarray, policy: ImagePolicy = ImagePolicy()) -> NormalizedImage:
@@ -177,6 +186,8 @@ def _draft(im: Image.Image, fmt: str, max_side: int) -> None:
 def _orient(im: Image.Image) -> Image.Image:
     """Apply the EXIF orientation; a corrupt EXIF block leaves the image as decoded."""
     try:
+        if im.getexif().get(_ORIENTATION, 1) == 1:
+            return im  # most images need no turn: skip exif_transpose's copy
         return ImageOps.exif_transpose(im) or im
     except Exception:  # noqa: BLE001 - EXIF parsing errors vary by Pillow version
         return im
