@@ -105,8 +105,8 @@ class StoreReader:
         try:
             header, data = schema.unpack_record(value)
             self._check_header(header)
-        except _BAD_VALUE as exc:
-            raise damaged(self.path, exc, key) from None
+        except _BAD_VALUE as exc:  # a ValueError's text says it all; others need their type
+            raise damaged(self.path, str(exc) if isinstance(exc, ValueError) else exc, key) from None
         return header, data
 
     def record(self, key: bytes) -> dict:
