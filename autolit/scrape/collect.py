@@ -93,12 +93,19 @@ def _prescan(store: Path, options: ScrapeOptions) -> _Known:
             if isinstance(query, str):
                 known.per_query[query] = known.per_query.get(query, 0) + 1
             if options.near_dup:
-                stored = prov.get("dhash")
-                known.near.add(int(stored, 16) if isinstance(stored, str)
-                               else dhash_bytes(reader.read(key)[0]))
+                stored = _stored_dhash(prov.get("dhash"))
+                known.near.add(stored if stored is not None else dhash_bytes(reader.read(key)[0]))
     finally:
         reader.close()
     return known
+
+
+def _stored_dhash(value: object) -> int | None:
+    """The dHash a record's provenance holds, or None when it is absent or not 16 hex digits."""
+    try:
+        return int(value, 16) if isinstance(value, str) and len(value) == 16 else None
+    except ValueError:
+        return None
 
 
 class _Run:

@@ -51,7 +51,8 @@ class StoreMeta:
             policy=ImagePolicy.from_dict(meta["policy"]), split=SplitPolicy.from_dict(meta["split"]),
             fingerprint=meta["fingerprint"],
         )
-        if out.task not in schema.TASKS or not all(isinstance(n, str) for n in out.labels):
+        if out.task not in schema.TASKS or not isinstance(meta["labels"], list) or \
+                not all(isinstance(n, str) for n in out.labels):
             raise ValueError(f"task {out.task!r} / labels {out.labels!r} are not a store's")
         counts = [out.count, *out.splits.values(), *out.per_label.values()]
         if any(not isinstance(c, int) or c < 0 for c in counts) or set(out.splits) != set(SPLITS):
@@ -63,8 +64,8 @@ class StoreMeta:
         """:meth:`from_dict`, a malformed meta reported as a damaged store."""
         try:
             return cls.from_dict(meta)
-        except UserError:
-            raise  # e.g. a policy field out of range, already one line
+        except UserError as exc:  # a policy field out of range: the file said so, not the user
+            raise damaged(path, f"meta: {exc}") from None
         except _BAD_VALUE as exc:
             raise damaged(path, f"meta: {exc!r}") from None
 

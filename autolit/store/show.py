@@ -9,7 +9,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
+from autolit.store.damage import damaged
 from autolit.store.reader import StoreReader
 
 _CAPTION_H = 14
@@ -33,7 +34,11 @@ def render_grid(reader: StoreReader, *, n: int = 64, cell: int = 96, split: str 
         data, value = reader.read(key)
         x = _PAD + (i % cols) * (cell + _PAD)
         y = _PAD + (i // cols) * (cell + _CAPTION_H + _PAD)
-        sheet.paste(_thumb(data, cell), (x, y))
+        try:
+            thumb = _thumb(data, cell)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure on stored bytes means damage
+            raise damaged(reader.path, f"image bytes do not decode: {one_line(exc)}", key) from None
+        sheet.paste(thumb, (x, y))
         draw.text((x, y + cell + 1), _caption(reader, value), fill="black", font=font)
     return sheet
 

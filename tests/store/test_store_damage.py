@@ -198,3 +198,10 @@ def test_a_full_disk_is_one_line_and_keeps_every_committed_batch(tmp_path):
     assert _cli("verify", store).returncode == 0
     again = _cli("import", "folder", big, "--store", store, "--json")  # the same command again finishes
     assert again.returncode == 0 and json.loads(again.stdout)["count"] == 240
+
+
+def test_show_names_a_record_that_does_not_decode(tmp_path):
+    store = write_store(tmp_path / "s", n=12)
+    key = _corrupt_one_record(store).decode()
+    line = _one_error_line(_cli("show", store, "--out", tmp_path / "grid.png"))
+    assert line.startswith(f"error: record {key} of store {store} is damaged (image bytes do not decode: ")

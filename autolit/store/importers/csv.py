@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -35,14 +36,17 @@ def import_csv(csv_file: str | Path, store_path: str | Path, *, progress: bool =
 
 def _read_csv_rows(csv_file: Path) -> list[tuple[Path, float]]:
     """Parse and validate every row; a binary file or an overlong field is refused naming the line."""
+    raw = csv_file.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UserError(f"{csv_file}:{line}: not UTF-8 text; pass a CSV of `path,target` rows") from None
     rows: list[tuple[Path, float]] = []
     line = 0
     try:
-        with csv_file.open(newline="", encoding="utf-8") as fh:
-            for line, row in enumerate(csv.reader(fh), start=1):
-                _parse_row(csv_file, line, [c.strip() for c in row], rows)
-    except UnicodeDecodeError:
-        raise UserError(f"{csv_file}:{line + 1}: not UTF-8 text; pass a CSV of `path,target` rows") from None
+        for line, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+            _parse_row(csv_file, line, [c.strip() for c in row], rows)
     except csv.Error as exc:
         raise UserError(f"{csv_file}:{line + 1}: {exc}; write one `path,target` row per line") from None
     return rows
