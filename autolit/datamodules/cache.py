@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from autolit.datamodules.datasets import StoreDataset, stack_batch
+from autolit.datamodules.datasets import StoreDataset, stack_batch, worker_init
 from autolit.datamodules.limits import check_cache
 from autolit.datamodules.preprocess import RULE_TAG
 from autolit.store import SPLITS, StoreReader
@@ -73,7 +73,7 @@ def _build(reader: StoreReader, size: int, channels: int, final: Path, num_worke
         for split, count in zip(SPLITS, counts):
             ranges[split] = (offset, offset + count)
             loader = DataLoader(StoreDataset(reader, split, size, channels), batch_size=256,
-                                num_workers=num_workers, collate_fn=stack_batch)
+                                num_workers=num_workers, collate_fn=stack_batch, worker_init_fn=worker_init)
             for x, y in loader:
                 images[offset:offset + len(x)] = x.numpy()
                 targets[offset:offset + len(x)] = y.numpy()

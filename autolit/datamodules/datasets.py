@@ -52,16 +52,24 @@ def decode_record(reader: StoreReader, key: bytes, size: int, channels: int) -> 
         raise damaged(reader.path, f"image bytes do not decode: {one_line(exc)}", key) from None
 
 
-class _WorkerSafe:
-    """Mixin: in a DataLoader worker, die with the loader's process (armed once per process)."""
+_armed_in = 0  # the process whose worker watch is set (a forked child inherits its parent's value)
 
-    _armed_pid = 0
+
+def worker_init(worker_id: int = 0) -> None:
+    """``worker_init_fn`` of every autolit DataLoader: the worker dies with the process iterating it."""
+    global _armed_in
+    if _armed_in != os.getpid():
+        _armed_in = os.getpid()
+        die_with_parent()
+
+
+class _WorkerSafe:
+    """Mixin: a worker of a DataLoader built without :func:`worker_init` (a user's own) is armed
+    on its first read."""
 
     def _arm(self) -> None:
-        if self._armed_pid != os.getpid():
-            self._armed_pid = os.getpid()
-            if get_worker_info() is not None:
-                die_with_parent()
+        if _armed_in != os.getpid() and get_worker_info() is not None:
+            worker_init()
 
 
 class StoreDataset(_WorkerSafe, Dataset):

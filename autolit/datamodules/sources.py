@@ -41,7 +41,6 @@ class Resolved:
     importer: Any  # autolit.store.importers.Importer
     arg: str | None
     options: dict
-    where: str
 
 
 def importers(source: Source | None = None) -> dict:
@@ -64,43 +63,50 @@ def source_forms() -> list[str]:
 
 
 def resolve(source: Source, where: str) -> Resolved:
-    """Check one source entry without running anything."""
+    """Check one source entry (``where`` names it in errors) without running anything."""
+    if isinstance(source, str):
+        return _from_string(source, where)
+    if isinstance(source, dict):
+        return _from_mapping(source, where)
+    raise UserError(f"{where}: {source!r} is not a source; valid: {', '.join(source_forms())}")
+
+
+def _from_string(source: str, where: str) -> Resolved:
+    """``digits-parity`` (an alias), ``folder:DIR`` (name:ARG) or ``digits`` (a name that takes no ARG)."""
     from autolit.store.importers import check_options
 
     registry = importers(source)
+    for imp in registry.values():
+        if source in imp.aliases:
+            return Resolved(imp, None, check_options(imp, imp.aliases[source], lambda n: f"{where}.{n}"))
+    kind, sep, arg = source.partition(":")
+    imp = registry.get(kind)
+    if imp is not None and bool(imp.arg) == bool(arg) == bool(sep):
+        return Resolved(imp, arg or None, {})
+    names = [*registry, *(alias for i in registry.values() for alias in i.aliases)]
+    raise UserError(f"{where}: unknown source {source!r}{suggest(kind, names)}; valid: {', '.join(source_forms())}")
 
-    def keys(name: str) -> str:
-        return f"{where}.{name}"
 
-    if isinstance(source, str):
-        for imp in registry.values():
-            if source in imp.aliases:
-                return Resolved(imp, None, check_options(imp, imp.aliases[source], keys), where)
-        kind, sep, arg = source.partition(":")
-        imp = registry.get(kind)
-        if imp is not None and (bool(imp.arg) == bool(arg)) and (bool(sep) == bool(imp.arg)):
-            return Resolved(imp, arg or None, {}, where)
-        names = [*registry, *(a for i in registry.values() for a in i.aliases)]
-        raise UserError(f"{where}: unknown source {source!r}{suggest(kind, names)}; valid: {', '.join(source_forms())}")
-    if not isinstance(source, dict):
-        raise UserError(f"{where}: {source!r} is not a source; valid: {', '.join(source_forms())}")
+def _from_mapping(source: dict, where: str) -> Resolved:
+    """``{folder: DIR, split: test}`` (the ARG, then options beside it) or ``{scrape: {options}}``."""
+    from autolit.store.importers import check_options
+
+    registry = importers(source)
     kinds = [k for k in source if k in registry]
     if len(kinds) != 1:
         raise UserError(f"{where}: {source!r} must name exactly one importer ({', '.join(registry)}) as a key, "
                         f"e.g. {{folder: DIR, split: test}}; valid: {', '.join(source_forms())}")
     imp = registry[kinds[0]]
-    value = source[imp.name]
-    rest = {k: v for k, v in source.items() if k != imp.name}
+    value, rest = source[imp.name], {k: v for k, v in source.items() if k != imp.name}
     if imp.arg:
         if not isinstance(value, str) or not value:
             raise UserError(f"{where}.{imp.name}: {value!r} must be the {imp.arg} to import ({imp.arg_help})")
-        return Resolved(imp, value, check_options(imp, rest, keys), where)
-    if value is None:
-        value = {}
+        return Resolved(imp, value, check_options(imp, rest, lambda n: f"{where}.{n}"))
+    value = {} if value is None else value
     if not isinstance(value, dict) or rest:
-        raise UserError(f"{where}.{imp.name}: write its options as a mapping under the key, "
-                        f"e.g. {imp.example or '{' + imp.name + ': {}}'}")
-    return Resolved(imp, None, check_options(imp, value, lambda name: f"{where}.{imp.name}.{name}"), where)
+        example = imp.example or "{" + imp.name + ": {}}"
+        raise UserError(f"{where}.{imp.name}: write its options as a mapping under the key, e.g. {example}")
+    return Resolved(imp, None, check_options(imp, value, lambda n: f"{where}.{imp.name}.{n}"))
 
 
 def resolve_all(source: Source | Sequence[Source]) -> list[Resolved]:

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from autolit.datamodules import cache as decoded_cache
 from autolit.datamodules.augment import build_augment
-from autolit.datamodules.datasets import ArrayDataset, BatchLoader, StoreDataset, stack_batch
+from autolit.datamodules.datasets import ArrayDataset, BatchLoader, StoreDataset, stack_batch, worker_init
 from autolit.datamodules.limits import check_batch_memory, fitting_cache_mode
 from autolit.datamodules.preprocess import RESIZE_RULE, normalize_batch
 from autolit.datamodules.sources import ensure_store
@@ -220,6 +220,7 @@ class StoreDataModule(L.LightningDataModule):
     def _workers_loader(self, split: str, dataset) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=split == "train",
                           num_workers=self.num_workers, collate_fn=stack_batch, pin_memory=self.hparams.pin_memory,
+                          worker_init_fn=worker_init,
                           persistent_workers=self.hparams.persistent_workers and self.num_workers > 0)
 
     def _device(self) -> torch.device:
