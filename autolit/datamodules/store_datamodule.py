@@ -181,6 +181,7 @@ class StoreDataModule(L.LightningDataModule):
     # ---- internals ----
     def _resolved_cache_mode(self) -> str:
         size, channels = self.image_size, self.channels
+        check_batch_memory(size, channels, self.batch_size)  # the store's own size, when not given
         fits = dict(cache_dir=decoded_cache.cache_dir(self.reader, size, channels), asked=self.cache_mode != "auto")
         if self.cache_mode != "auto":
             return fitting_cache_mode(self.reader, size, channels, self.cache_mode, **fits)

@@ -34,6 +34,8 @@ ENCODINGS: tuple[str, ...] = ("auto", "PNG", "JPEG")
 # are stored as JPEG (a 256 px photo decodes ~5x faster than its PNG and is ~10x smaller), every
 # lossless source (PNG, BMP, TIFF, pixel arrays like digits and MNIST) stays lossless PNG.
 LOSSY_SOURCES = frozenset({"JPEG", "WEBP", "MPO"})
+# The largest source file the store reads (ImagePolicy.max_bytes default); predict uses the same cap.
+MAX_SOURCE_BYTES = 50_000_000
 # zlib level 1: ~4x faster than the default 6 on 256px photos for ~7% more bytes; the level is
 # part of the stored bytes (hence of hashes), so it is fixed for schema version 1.
 PNG_COMPRESS_LEVEL = 1
@@ -63,7 +65,7 @@ class ImagePolicy:
     quality: int = 90
     formats: frozenset[str] = field(default=ALLOWED_FORMATS_DEFAULT)
     max_pixels: int = 64_000_000
-    max_bytes: int = 50_000_000
+    max_bytes: int = MAX_SOURCE_BYTES
 
     def __post_init__(self) -> None:
         if self.encode not in ENCODINGS:

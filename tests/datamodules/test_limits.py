@@ -102,3 +102,12 @@ def test_a_truncated_or_reshaped_cache_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"is damaged \(images \(3, 1, 8, 8\) / targets \(60,\), the store needs "
                                         r"\(60, 1, 8, 8\)"):
         decoded_cache.get_or_build(reader, 8, 1)
+
+
+def test_a_batch_of_the_stores_own_size_is_checked_too(tmp_path):
+    """No data.image_size: the batch is sized from the store's images once they are known."""
+    store = write_store(tmp_path / "s", n=30, size=8)
+    batch = memory_bytes() // (8 * 8 * 5) + 1  # just over all of the memory at 8x8 grey
+    dm = StoreDataModule(str(store), batch_size=batch, mean=[0.5], std=[0.5])
+    with pytest.raises(UserError, match=rf"^data.image_size 8 with data.batch_size {batch} needs "):
+        dm.setup("fit")

@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 import subprocess
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,3 +77,19 @@ def read_only(folder: Path) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
+
+
+def slow_import_script(*, sleep: float, batch_size: int, workers: int) -> str:
+    """``python -c`` code importing folder argv[1] into store argv[2], sleeping ``sleep`` s after
+    every commit so a test can act (kill it) while it runs."""
+    return textwrap.dedent(f"""
+        import sys, time
+        from autolit.store import writer
+        commit = writer.StoreWriter.flush
+        def slow_flush(self):
+            commit(self)
+            time.sleep({sleep})
+        writer.StoreWriter.flush = slow_flush
+        from autolit.store.importers import import_folder
+        import_folder(sys.argv[1], sys.argv[2], batch_size={batch_size}, workers={workers})
+    """)

@@ -205,3 +205,12 @@ def test_show_names_a_record_that_does_not_decode(tmp_path):
     key = _corrupt_one_record(store).decode()
     line = _one_error_line(_cli("show", store, "--out", tmp_path / "grid.png"))
     assert line.startswith(f"error: record {key} of store {store} is damaged (image bytes do not decode: ")
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--n", "1000000"], "--n 1000000 is out of range; show 1..4096 images"),
+                                               (["--n", "-3"], "--n -3 is out of range; show 1..4096 images"),
+                                               (["--cell", "0"], "--cell 0 is out of range; use 8..512 pixels")])
+def test_show_refuses_sheets_that_cannot_fit(tmp_path, args, message):
+    store = write_store(tmp_path / "s", n=6)
+    assert _one_error_line(_cli("show", store, "--out", tmp_path / "g.png", *args)) == f"error: {message}"
+    assert not (tmp_path / "g.png").exists()

@@ -12,24 +12,14 @@ import sys
 import textwrap
 
 import pytest
-from storehelpers import REPO, make_class_folder, shared_data, subprocess_env
+from storehelpers import REPO, make_class_folder, shared_data, slow_import_script, subprocess_env
 
 from tests.orphans import kill_and_count_survivors, needs_proc, wait_for_children
 
 pytestmark = needs_proc
 
 # A folder import with a pool of 2, slowed in the parent so it is still running when killed.
-_SLOW_POOL_IMPORT = textwrap.dedent("""
-    import sys, time
-    from autolit.store import writer
-    commit = writer.StoreWriter.flush
-    def slow_flush(self):
-        commit(self)
-        time.sleep(0.2)
-    writer.StoreWriter.flush = slow_flush
-    from autolit.store.importers import import_folder
-    import_folder(sys.argv[1], sys.argv[2], batch_size=4, workers=2)
-""")
+_SLOW_POOL_IMPORT = slow_import_script(sleep=0.2, batch_size=4, workers=2)
 
 # A decoded-cache build with 2 DataLoader workers, each record slowed so a batch takes minutes.
 _SLOW_CACHE_BUILD = textwrap.dedent("""
