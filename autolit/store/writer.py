@@ -23,6 +23,7 @@ from autolit.store.envs import (
     open_writer_env, release_writer_lock, write_txn,
 )
 from autolit.store.policy import ImagePolicy, ImageRejected, NormalizedImage, normalize_image
+from autolit.store.reader import StoreMeta
 from autolit.store.splits import SPLITS, SplitPolicy, split_for
 
 @dataclass
@@ -214,6 +215,7 @@ class StoreWriter:
         if not isinstance(meta, dict):
             raise damaged(self.path, f"meta is a {type(meta).__name__}, not an object")
         check_schema(meta, self.path)
+        StoreMeta.load(meta, self.path)  # a tampered meta is refused before it is extended
         if task is not None:
             _check_same(self.path, "task", meta["task"], task)
         if policy is not None:
@@ -297,4 +299,3 @@ def _unique(names: Sequence[str]) -> list[str]:
         if str(name) not in out:
             out.append(str(name))
     return out
-

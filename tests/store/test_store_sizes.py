@@ -11,7 +11,7 @@ import lmdb
 import pytest
 
 from autolit.errors import UserError
-from autolit.store import StoreReader, envs, schema
+from autolit.store import StoreReader, StoreWriter, envs, schema
 from autolit.store.damage import StoreDamaged
 from autolit.store.importers import import_csv, import_idx
 from tests.synthetic import write_store
@@ -75,3 +75,5 @@ def test_a_tampered_meta_is_a_damaged_store(tmp_path, field, value):
     env.close()
     with pytest.raises(StoreDamaged, match=rf"^store {store} is damaged \(meta: ValueError\("):
         StoreReader(store)
+    with pytest.raises(StoreDamaged, match=rf"^store {store} is damaged \(meta: ValueError\("):
+        StoreWriter(store)  # nor extended
