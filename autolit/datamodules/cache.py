@@ -21,11 +21,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from autolit.datamodules.datasets import StoreDataset, stack_batch
+from autolit.datamodules.datasets import StoreDataset, stack_batch, worker_init
+from autolit.datamodules.limits import check_cache
 from autolit.datamodules.preprocess import RULE_TAG
-from autolit.store import StoreReader
-
-SPLITS = ("train", "val", "test")
+from autolit.store import SPLITS, StoreReader
 
 
 @dataclass
@@ -57,7 +56,7 @@ def get_or_build(reader: StoreReader, size: int, channels: int, num_workers: int
     final = cache_dir(reader, size, channels)
     if not (final / "splits.json").exists():
         _build(reader, size, channels, final, num_workers)
-    return open_cache(final)
+    return check_cache(final, reader, size, channels, open_cache)
 
 
 def _build(reader: StoreReader, size: int, channels: int, final: Path, num_workers: int) -> None:
@@ -74,7 +73,7 @@ def _build(reader: StoreReader, size: int, channels: int, final: Path, num_worke
         for split, count in zip(SPLITS, counts):
             ranges[split] = (offset, offset + count)
             loader = DataLoader(StoreDataset(reader, split, size, channels), batch_size=256,
-                                num_workers=num_workers, collate_fn=stack_batch)
+                                num_workers=num_workers, collate_fn=stack_batch, worker_init_fn=worker_init)
             for x, y in loader:
                 images[offset:offset + len(x)] = x.numpy()
                 targets[offset:offset + len(x)] = y.numpy()

@@ -4,18 +4,26 @@ with per-image augmentations) for DataLoader workers, and :class:`BatchLoader` f
 The datasets implement ``__getitems__`` so a DataLoader worker fetches a whole batch in one call and
 returns it already stacked (``(B, C, S, S)`` uint8, ``(B,)`` targets): no per-sample collate.
 Normalisation happens later on the device (``StoreDataModule.on_after_batch_transfer``).
+
+In a DataLoader worker the datasets first make the worker die with its parent (whoever builds
+the loader: training, the decoded-cache build), and a record that does not decode stops the run
+with one line naming the store, the record and ``python -m autolit.store verify``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from autolit.datamodules.preprocess import decode_image
+from autolit.errors import one_line
 from autolit.store import StoreReader
+from autolit.store.damage import damaged
+from autolit.store.system import die_with_parent
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -32,7 +40,39 @@ def _targets(values: Sequence[int | float], regression: bool) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32 if regression else torch.long)
 
 
-class StoreDataset(Dataset):
+def decode_record(reader: StoreReader, key: bytes, size: int, channels: int) -> tuple[np.ndarray, int | float]:
+    """``(C, size, size)`` uint8 pixels and the target of one record; a record that does not decode
+    raises StoreDamaged naming the store, the key and the verify command."""
+    data, target = reader.read(key)
+    try:
+        return decode_image(data, size, channels, max_side=reader.meta.policy.max_side), target
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder failure on stored bytes means damage
+        raise damaged(reader.path, f"image bytes do not decode: {one_line(exc)}", key) from None
+
+
+_armed_in = 0  # the process whose worker watch is set (a forked child inherits its parent's value)
+
+
+def worker_init(worker_id: int = 0) -> None:
+    """``worker_init_fn`` of every autolit DataLoader: the worker dies with the process iterating it."""
+    global _armed_in
+    if _armed_in != os.getpid():
+        _armed_in = os.getpid()
+        die_with_parent()
+
+
+class _WorkerSafe:
+    """Mixin: a worker of a DataLoader built without :func:`worker_init` (a user's own) is armed
+    on its first read."""
+
+    def _arm(self) -> None:
+        if _armed_in != os.getpid() and get_worker_info() is not None:
+            worker_init()
+
+
+class StoreDataset(_WorkerSafe, Dataset):
     """Decodes records of one split straight from the LMDB store (the reader opens per worker)."""
 
     def __init__(self, reader: StoreReader, split: str, size: int, channels: int,
@@ -46,8 +86,9 @@ class StoreDataset(Dataset):
         return len(self.keys)
 
     def _load(self, index: int) -> tuple[torch.Tensor, int | float]:
-        data, target = self.reader.read(self.keys[index])
-        x = torch.from_numpy(decode_image(data, self.size, self.channels))
+        self._arm()
+        pixels, target = decode_record(self.reader, self.keys[index], self.size, self.channels)
+        x = torch.from_numpy(pixels)
         if self.transform is not None:
             x = self.transform(x)
         return x, target
@@ -61,7 +102,7 @@ class StoreDataset(Dataset):
         return torch.stack(xs), _targets(ts, self.regression)
 
 
-class ArrayDataset(Dataset):
+class ArrayDataset(_WorkerSafe, Dataset):
     """Serves a split of the decoded cache: numpy (memory-mapped) ``(N, C, S, S)`` uint8 + targets."""
 
     def __init__(self, images: np.ndarray, targets: np.ndarray, transform: Callable | None = None) -> None:
@@ -75,6 +116,7 @@ class ArrayDataset(Dataset):
         return x[0], y[0]
 
     def __getitems__(self, indices: list[int]) -> Batch:
+        self._arm()
         order = np.asarray(indices)
         x = torch.from_numpy(np.ascontiguousarray(self.images[order]))  # one fancy-index copy per batch
         if self.transform is not None:

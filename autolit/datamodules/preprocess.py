@@ -1,7 +1,9 @@
 """The one image preprocessing rule, shared by training, the decoded cache, export and predict.
 
-Rule (``RESIZE_RULE``): decode with Pillow, apply EXIF orientation, convert to ``L`` (1 channel) or
-``RGB`` (3 channels), take the centred square whose side is the shorter side and resize it to
+Rule (``RESIZE_RULE``): decode with Pillow, then the store's conversion
+(:func:`autolit.store.policy.standard_mode`: EXIF orientation; 16-bit grey scaled, palette, alpha
+(on white), CMYK and the other modes to ``L`` or ``RGB``), then ``L`` (1 channel) or ``RGB`` (3
+channels), take the centred square whose side is the shorter side and resize it to
 ``size x size`` (bilinear, antialiased). Images already ``size x size`` pass through untouched.
 Normalisation (``(x / 255 - mean) / std``) happens later, on whole batches, on the training device.
 """
@@ -11,34 +13,40 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-RESIZE_RULE = ("exif_transpose, convert L|RGB, centred square crop of the shorter side resized to size x size "
-               "(bilinear, antialiased)")
+from autolit.store.policy import ImageRejected, standard_mode
+
+RESIZE_RULE = ("exif_transpose, the store's conversion to L|RGB (16-bit scaled, alpha on white), then L|RGB, "
+               "centred square crop of the shorter side resized to size x size (bilinear, antialiased)")
 # Part of the decoded cache's key: a cache built by an earlier rule is never served.
-RULE_TAG = "r2"
+# r3: grey from colour JPEGs converted by Pillow (not libjpeg's draft), modes by the store's policy.
+RULE_TAG = "r3"
 _MODES = {1: "L", 3: "RGB"}
-_ORIENTATION = 0x0112
 
 
-def decode_image(data: bytes, size: int, channels: int) -> np.ndarray:
-    """Decode encoded image bytes to a ``(channels, size, size)`` uint8 array by ``RESIZE_RULE``."""
+def decode_image(data: bytes, size: int, channels: int, *, max_side: int | None = None) -> np.ndarray:
+    """Decode encoded image bytes to a ``(channels, size, size)`` uint8 array by ``RESIZE_RULE``.
+
+    ``max_side`` refuses (ValueError) an image whose header claims a longer side, before decoding.
+    """
     with Image.open(io.BytesIO(data)) as img:
+        if max_side is not None and max(img.size) > max_side:
+            raise ValueError(f"image is {img.size[0]}x{img.size[1]}, more than its store's {max_side} px")
         # JPEG can decode at 1/2, 1/4, 1/8 scale for free; draft keeps both sides >= size, so the
-        # result is identical in kind (just less work) to decoding in full and resizing.
-        img.draft(_MODES[channels], (size, size))
+        # result is identical in kind (just less work) to decoding in full and resizing. The mode is
+        # left alone: converting is standard_mode's job, on every path.
+        img.draft(img.mode, (size, size))
         return to_array(img, size, channels)
 
 
 def to_array(img: Image.Image, size: int, channels: int) -> np.ndarray:
     """Apply ``RESIZE_RULE`` to an open Pillow image; returns ``(C, size, size)`` uint8."""
-    if img.getexif().get(_ORIENTATION, 1) != 1:  # most images need no turn: skip the copy
-        img = ImageOps.exif_transpose(img)
+    try:
+        img = standard_mode(img)
+    except ImageRejected as rej:
+        raise ValueError(f"{rej.reason}: {rej.detail}") from None
     if img.mode != _MODES[channels]:
-        if img.mode in ("RGBA", "LA", "P") and channels == 3:
-            img = img.convert("RGBA")
-            background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(background, img)
         img = img.convert(_MODES[channels])
     w, h = img.size
     if (w, h) != (size, size):

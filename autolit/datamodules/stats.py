@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from autolit.datamodules.preprocess import RULE_TAG, decode_image
+from autolit.datamodules.datasets import decode_record
+from autolit.datamodules.preprocess import RULE_TAG
+from autolit.errors import UserError
 from autolit.store import StoreReader, put_aux
 
 SAMPLE = 5000  # images; keys are sorted by content hash, so the first N are an unbiased sample
@@ -20,8 +22,8 @@ def channel_stats(reader: StoreReader, size: int, channels: int) -> tuple[list[f
     total_sq = np.zeros(channels)
     pixels = 0
     for key in reader.keys("train")[:SAMPLE]:
-        data, _ = reader.read(key)
-        arr = decode_image(data, size, channels).reshape(channels, -1).astype(np.float64) / 255.0
+        image, _ = decode_record(reader, key, size, channels)
+        arr = image.reshape(channels, -1).astype(np.float64) / 255.0  # (C, S*S)
         total += arr.sum(axis=1)
         total_sq += (arr ** 2).sum(axis=1)
         pixels += arr.shape[1]
@@ -30,5 +32,8 @@ def channel_stats(reader: StoreReader, size: int, channels: int) -> tuple[list[f
     mean = total / pixels
     std = np.sqrt(np.maximum(total_sq / pixels - mean**2, 1e-12))
     stats = {"mean": [round(float(m), 6) for m in mean], "std": [round(float(s), 6) for s in std]}
-    put_aux(reader.path, name, stats)
+    try:
+        put_aux(reader.path, name, stats)
+    except UserError:
+        pass  # a read-only store: the statistics are recomputed next time, nothing else changes
     return stats["mean"], stats["std"]

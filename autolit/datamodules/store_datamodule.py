@@ -27,9 +27,10 @@ from torch.utils.data import DataLoader
 
 from autolit.datamodules import cache as decoded_cache
 from autolit.datamodules.augment import build_augment
-from autolit.datamodules.datasets import ArrayDataset, BatchLoader, StoreDataset, stack_batch
+from autolit.datamodules.datasets import ArrayDataset, BatchLoader, StoreDataset, stack_batch, worker_init
+from autolit.datamodules.limits import check_batch_memory, fitting_cache_mode
 from autolit.datamodules.preprocess import RESIZE_RULE, normalize_batch
-from autolit.datamodules.sources import create_from_source
+from autolit.datamodules.sources import ensure_store
 from autolit.datamodules.stats import channel_stats
 from autolit.errors import UserError
 from autolit.store import StoreReader
@@ -42,9 +43,10 @@ class StoreDataModule(L.LightningDataModule):
 
     Args:
         store: path of the store (created from ``source`` on first use when missing).
-        source: what to import when the store is missing: ``digits``, ``digits-parity``,
-            ``digits-rotation``, ``idx:DIR``, ``folder:DIR`` or ``{folder: DIR, split: test}``
-            (pinned to one split), or a list of them imported in turn.
+        source: what to import when the store is missing (or lacks, for a scrape): ``digits``,
+            ``digits-parity``, ``digits-rotation``, ``idx:DIR``, ``folder:DIR``, ``csv:FILE``,
+            ``{folder: DIR, split: test}`` (pinned to one split), ``{scrape: {queries: [...],
+            per_query: N}}``, or a list of them imported in turn (see ``datamodules/sources.py``).
         image_size: square side in pixels; ``None`` keeps the store's native size.
         channels: 1 (grey) or 3 (RGB); ``None`` keeps the store's.
         batch_size: samples per batch.
@@ -77,8 +79,7 @@ class StoreDataModule(L.LightningDataModule):
     # ---- what the model needs to resolve its spec (linked by the fit CLI) ----
     @cached_property
     def reader(self) -> StoreReader:
-        if not self.store_path.exists() and self.source:
-            create_from_source(self.source, self.store_path)
+        ensure_store(self.source, self.store_path)
         if not self.store_path.exists():
             raise UserError(f"data.store: {self.store_path} does not exist; import data first "
                             f"(python -m autolit.store import ... --store {self.store_path}) or set data.source")
@@ -179,11 +180,15 @@ class StoreDataModule(L.LightningDataModule):
 
     # ---- internals ----
     def _resolved_cache_mode(self) -> str:
+        size, channels = self.image_size, self.channels
+        check_batch_memory(size, channels, self.batch_size)  # the store's own size, when not given
+        fits = dict(cache_dir=decoded_cache.cache_dir(self.reader, size, channels), asked=self.cache_mode != "auto")
         if self.cache_mode != "auto":
-            return self.cache_mode
+            return fitting_cache_mode(self.reader, size, channels, self.cache_mode, **fits)
         n = self.reader.meta.count
-        mb = n * self.channels * self.image_size ** 2 / 2**20
-        return "device" if mb <= self.hparams.device_limit_mb and self.transform is None else "decoded"
+        mb = n * channels * size ** 2 / 2**20
+        mode = "device" if mb <= self.hparams.device_limit_mb and self.transform is None else "decoded"
+        return fitting_cache_mode(self.reader, size, channels, mode, **fits)
 
     def _check_augment(self) -> None:
         """Augmented train images must keep the shape val/test images have (and the model expects)."""
@@ -216,6 +221,7 @@ class StoreDataModule(L.LightningDataModule):
     def _workers_loader(self, split: str, dataset) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=split == "train",
                           num_workers=self.num_workers, collate_fn=stack_batch, pin_memory=self.hparams.pin_memory,
+                          worker_init_fn=worker_init,
                           persistent_workers=self.hparams.persistent_workers and self.num_workers > 0)
 
     def _device(self) -> torch.device:
@@ -234,3 +240,4 @@ def _check_args(image_size, channels, batch_size, num_workers, cache) -> None:
         raise UserError(f"data.num_workers must be 0 or more, got {num_workers!r}")
     if cache not in CACHE_MODES:
         raise UserError(f"data.cache: unknown mode {cache!r}; valid: {', '.join(CACHE_MODES)}")
+    check_batch_memory(image_size, channels or 1, batch_size)

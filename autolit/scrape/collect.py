@@ -29,6 +29,7 @@ from autolit.scrape.worker import Outcome, work
 from autolit.store.envs import is_store
 from autolit.store.policy import ImagePolicy
 from autolit.store.reader import StoreReader
+from autolit.store.splits import SplitPolicy
 from autolit.store.writer import StoreWriter
 
 
@@ -45,6 +46,7 @@ class ScrapeOptions:
     max_side: int | None = None   # None: the store's policy (256 for a new store)
     progress: bool = True
     flush_seconds: float = 5.0
+    split: SplitPolicy | None = None  # a new store's split policy (None: the default)
 
 
 @dataclass
@@ -61,8 +63,9 @@ def collect(queries: Sequence[QuerySpec], store: str | Path, search: SerpApiImag
     started = time.monotonic()
     known = _prescan(Path(store), options)
     policy = ImagePolicy(max_side=options.max_side) if options.max_side else None
+    split = options.split if not is_store(Path(store)) else None
     report = ScrapeReport([QueryStats(q.query, q.label) for q in queries], str(store))
-    with StoreWriter(store, task="classification", policy=policy) as writer, \
+    with StoreWriter(store, task="classification", policy=policy, split=split) as writer, \
             ThreadPoolExecutor(max(1, options.workers), thread_name_prefix="scrape") as pool, \
             ScrapeProgress(options.progress, options.per_query) as progress:
         run = _Run(writer, pool, fetcher, options, known, progress)
@@ -90,12 +93,19 @@ def _prescan(store: Path, options: ScrapeOptions) -> _Known:
             if isinstance(query, str):
                 known.per_query[query] = known.per_query.get(query, 0) + 1
             if options.near_dup:
-                stored = prov.get("dhash")
-                known.near.add(int(stored, 16) if isinstance(stored, str)
-                               else dhash_bytes(reader.read(key)[0]))
+                stored = _stored_dhash(prov.get("dhash"))
+                known.near.add(stored if stored is not None else dhash_bytes(reader.read(key)[0]))
     finally:
         reader.close()
     return known
+
+
+def _stored_dhash(value: object) -> int | None:
+    """The dHash a record's provenance holds, or None when it is absent or not 16 hex digits."""
+    try:
+        return int(value, 16) if isinstance(value, str) and len(value) == 16 else None
+    except ValueError:
+        return None
 
 
 class _Run:
@@ -145,7 +155,7 @@ class _Run:
             while todo and len(inflight) < cap:
                 inflight.add(self.pool.submit(
                     work, todo.pop(), self.fetcher, self.writer.policy,
-                    thumbnails=self.options.thumbnails, want_hash=True))
+                    thumbnails=self.options.thumbnails))
             if not inflight:
                 return
             done, inflight = wait(inflight, return_when=FIRST_COMPLETED)

@@ -14,7 +14,6 @@ import threading
 import numpy as np
 from PIL import Image
 
-HASH_BITS = 64
 DEFAULT_THRESHOLD = 6  # Hamming distance ≤ 6 of 64 bits: same picture, different encoding
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +28,17 @@ def parse_query(item: str, where: str) -> QuerySpec:
     return QuerySpec(query=query, label=label)
 
 
-def parse_queries(queries: str | None = None, queries_file: str | Path | None = None) -> list[QuerySpec]:
-    """Queries from a comma-separated string and/or a file (one per line, ``#`` comments).
+def parse_queries(queries: str | Sequence[str] | None = None, queries_file: str | Path | None = None,
+                  where: str = "--queries") -> list[QuerySpec]:
+    """Queries from a comma-separated string or a list, and/or a file (one per line, ``#`` comments).
 
     Raises:
         UserError: nothing given, an unreadable file, an empty item, or a query listed twice.
     """
     specs: list[QuerySpec] = []
     if queries:
-        specs += [parse_query(q, "--queries") for q in queries.split(",") if q.strip()]
+        items = queries.split(",") if isinstance(queries, str) else list(queries)
+        specs += [parse_query(q, where) for q in items if q.strip()]
     if queries_file:
         path = Path(queries_file)
         try:
@@ -47,7 +50,9 @@ def parse_queries(queries: str | None = None, queries_file: str | Path | None = 
             if line:
                 specs.append(parse_query(line, f"{path}:{number}"))
     if not specs:
-        raise UserError("no queries: pass --queries 'husky,beagle' or --queries-file FILE")
+        hint = "pass --queries 'husky,beagle' or --queries-file FILE" if where == "--queries" else \
+            f"set {where}, e.g. [husky, beagle]"
+        raise UserError(f"no queries: {hint}")
     seen: dict[str, QuerySpec] = {}
     for spec in specs:
         if spec.query in seen:

@@ -55,8 +55,7 @@ def candidate_urls(result: ImageResult, thumbnails: bool) -> list[tuple[str, boo
     return urls
 
 
-def work(result: ImageResult, fetcher: SafeFetcher, policy: ImagePolicy, *,
-         thumbnails: bool, want_hash: bool) -> Outcome:
+def work(result: ImageResult, fetcher: SafeFetcher, policy: ImagePolicy, *, thumbnails: bool) -> Outcome:
     """Fetch and normalise the first usable candidate URL of ``result``."""
     outcome = Outcome(result)
     candidates = candidate_urls(result, thumbnails)
@@ -74,8 +73,7 @@ def work(result: ImageResult, fetcher: SafeFetcher, policy: ImagePolicy, *,
         except (Refused, ImageRejected) as exc:
             outcome.reason, outcome.detail = exc.reason, exc.detail
             continue
-        if want_hash:
-            outcome.dhash = dhash_bytes(outcome.image.data)
+        outcome.dhash = dhash_bytes(outcome.image.data)
         outcome.reason = outcome.detail = ""
         return outcome
     return outcome

@@ -1,4 +1,9 @@
-"""Opening a store's LMDB environment, with the user-facing checks shared by reader and writer."""
+"""Opening a store's LMDB environment, with the user-facing checks shared by reader and writer.
+
+Every open and write failure becomes one line naming the store and the fix (``damage.py``): a
+truncated file is refused before LMDB maps it, a read-only folder is read without LMDB's lock file,
+and a full disk or a folder that cannot be written is reported with the committed data intact.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,21 @@ from pathlib import Path
 import lmdb
 
 from autolit.errors import UserError
+from autolit.store.damage import DATA_FILE, check_data_file, damaged, unwritable
 from autolit.store.schema import META_KEY, SCHEMA_VERSION
 
-DATA_FILE = "data.mdb"
 WRITER_LOCK = "writer.lock"
 # Each DataLoader worker of each process holds one reader slot; LMDB's default (126) is tight
 # when several trials share a store.
 MAX_READERS = 1024
-_IMPORT_HINT = "create one with `python -m autolit.store import digits|idx|folder|csv ... --store PATH`"
+
+
+def import_hint() -> str:
+    """How to create a store, naming the importers of the registry."""
+    from autolit.store.importers import cli_importers  # the registry imports this module
+
+    names = "|".join(imp.name for imp in cli_importers())
+    return f"create one with `python -m autolit.store import {names} ... --store PATH`"
 
 
 def is_store(path: Path) -> bool:
@@ -30,11 +42,11 @@ def is_store(path: Path) -> bool:
 def check_existing_store(path: Path) -> None:
     """Raise a UserError unless ``path`` is an existing store directory."""
     if not path.exists():
-        raise UserError(f"store {path} does not exist; {_IMPORT_HINT}")
+        raise UserError(f"store {path} does not exist; {import_hint()}")
     if not path.is_dir():
         raise UserError(f"store {path} is a file, not a store directory; pass the store folder")
     if not is_store(path):
-        raise UserError(f"{path} is not an autolit store (no {DATA_FILE}); {_IMPORT_HINT}")
+        raise UserError(f"{path} is not an autolit store (no {DATA_FILE}); {import_hint()}")
 
 
 def check_new_store_location(path: Path) -> None:
@@ -117,17 +129,49 @@ if hasattr(os, "register_at_fork"):
 
 
 def open_env(path: Path, *, readonly: bool, map_size: int = 1 << 28) -> lmdb.Environment:
-    """Open the environment and clear reader slots left by dead processes (reader_check)."""
-    env = lmdb.open(
-        str(path), subdir=True, readonly=readonly, lock=True, map_size=map_size,
-        max_readers=MAX_READERS, max_dbs=0, readahead=False, meminit=False,
-    )
-    env.reader_check()
+    """Open the environment and clear reader slots left by dead processes (reader_check).
+
+    Raises a UserError (never a SIGBUS) for a truncated file, and for any other open failure.
+    """
+    check_data_file(path)
+    try:
+        env = _lmdb_open(path, readonly=readonly, map_size=map_size, lock=True)
+    except lmdb.Error as exc:
+        if not readonly:
+            error = damaged(path, exc) if _writable(path) else unwritable(path, exc)
+            raise error from None
+        if _writable(path):
+            raise damaged(path, exc) from None
+        # A read-only folder (a shared mount, chmod a-w): LMDB cannot open its lock file there.
+        # Nobody can write the store either, so reading without reader locks is safe.
+        try:
+            return _lmdb_open(path, readonly=True, map_size=map_size, lock=False)
+        except lmdb.Error as again:
+            raise damaged(path, again) from None
+    try:
+        env.reader_check()
+    except lmdb.Error as exc:
+        env.close()
+        raise damaged(path, exc) from None
     return env
 
 
+def _lmdb_open(path: Path, *, readonly: bool, map_size: int, lock: bool) -> lmdb.Environment:
+    return lmdb.open(str(path), subdir=True, readonly=readonly, lock=lock, map_size=map_size,
+                     max_readers=MAX_READERS, max_dbs=0, readahead=False, meminit=False)
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and all(
+        os.access(f, os.W_OK) for f in (path / DATA_FILE, path / "lock.mdb") if f.exists())
+
+
 def write_txn(env: lmdb.Environment, fn: Callable[[lmdb.Transaction], None]) -> None:
-    """Run ``fn`` in one write txn; on MapFullError double the map and run it again."""
+    """Run ``fn`` in one write txn; on MapFullError double the map and run it again.
+
+    A failed commit (full disk, file size limit, I/O error) aborts the txn, so nothing of it is on
+    disk; it is reported as one line naming the store.
+    """
     while True:
         try:
             with env.begin(write=True) as txn:
@@ -137,22 +181,32 @@ def write_txn(env: lmdb.Environment, fn: Callable[[lmdb.Transaction], None]) -> 
             # The txn was aborted by the context manager: nothing of it is on disk.
             # set_mapsize must run with no transaction open in this process.
             env.set_mapsize(env.info()["map_size"] * 2)
+        except lmdb.Error as exc:
+            raise unwritable(env.path(), exc) from None
 
 
 def read_meta(env: lmdb.Environment, path: Path) -> dict:
-    """Read and version-check the store meta."""
-    with env.begin(buffers=False) as txn:
-        raw = txn.get(META_KEY)
-    if raw is None:
-        raise UserError(f"{path} is an LMDB database but not an autolit store (no meta key); {_IMPORT_HINT}")
-    meta = json.loads(raw)
+    """Read and version-check the store meta (a damaged one is reported, not a traceback)."""
+    try:
+        with env.begin(buffers=False) as txn:
+            raw = txn.get(META_KEY)
+        if raw is None:
+            raise UserError(f"{path} is an LMDB database but not an autolit store (no meta key); {import_hint()}")
+        meta = json.loads(raw)
+    except (lmdb.Error, ValueError) as exc:  # ValueError: bytes that are not UTF-8 JSON
+        raise damaged(path, f"meta: {exc}") from None
+    if not isinstance(meta, dict):
+        raise damaged(path, f"meta is a {type(meta).__name__}, not an object")
     check_schema(meta, path)
     return meta
 
 
 def check_schema(meta: dict, path: Path) -> None:
     """Refuse stores written by a newer autolit (their layout may differ)."""
-    version = int(meta.get("schema_version", 0))
+    try:
+        version = int(meta.get("schema_version", 0))
+    except (TypeError, ValueError):
+        raise damaged(path, f"schema_version {meta.get('schema_version')!r} is not a number") from None
     if version > SCHEMA_VERSION:
         raise UserError(
             f"store {path} has schema version {version}, newer than version {SCHEMA_VERSION} that "
@@ -164,7 +218,10 @@ def check_schema(meta: dict, path: Path) -> None:
 
 def acquire_writer_lock(path: Path) -> int:
     """Take the store's writer lock (released by the OS if the process dies)."""
-    fd = os.open(path / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise unwritable(path, exc) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

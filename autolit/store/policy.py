@@ -34,6 +34,8 @@ ENCODINGS: tuple[str, ...] = ("auto", "PNG", "JPEG")
 # are stored as JPEG (a 256 px photo decodes ~5x faster than its PNG and is ~10x smaller), every
 # lossless source (PNG, BMP, TIFF, pixel arrays like digits and MNIST) stays lossless PNG.
 LOSSY_SOURCES = frozenset({"JPEG", "WEBP", "MPO"})
+# The largest source file the store reads (ImagePolicy.max_bytes default); predict uses the same cap.
+MAX_SOURCE_BYTES = 50_000_000
 # zlib level 1: ~4x faster than the default 6 on 256px photos for ~7% more bytes; the level is
 # part of the stored bytes (hence of hashes), so it is fixed for schema version 1.
 PNG_COMPRESS_LEVEL = 1
@@ -42,6 +44,7 @@ _GREY_MODES = frozenset({"L", "1", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _GREY_ALPHA_MODES = frozenset({"LA", "La"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "PA"})
 _COLOR_MODES = frozenset({"RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
+_ORIENTATION = 0x0112  # the EXIF tag
 
 
 class ImageRejected(Exception):
@@ -62,7 +65,7 @@ class ImagePolicy:
     quality: int = 90
     formats: frozenset[str] = field(default=ALLOWED_FORMATS_DEFAULT)
     max_pixels: int = 64_000_000
-    max_bytes: int = 50_000_000
+    max_bytes: int = MAX_SOURCE_BYTES
 
     def __post_init__(self) -> None:
         if self.encode not in ENCODINGS:
@@ -115,9 +118,17 @@ def normalize_image(data: bytes, policy: ImagePolicy = ImagePolicy()) -> Normali
     if len(data) > policy.max_bytes:
         raise ImageRejected("too_large", f"{len(data)} bytes > max_bytes {policy.max_bytes}")
     im, fmt = _decode(data, policy)
-    im = _orient(im)
-    im = _to_rgb_or_l(im)
-    return _finish(im, policy, fmt)
+    return _finish(standard_mode(im), policy, fmt)
+
+
+def standard_mode(im: Image.Image) -> Image.Image:
+    """EXIF orientation applied, any mode converted to L or RGB (16-bit scaled, alpha on white).
+
+    The one conversion of decoded images: the store's import uses it, and so do the training
+    loaders and predict (``autolit.datamodules.preprocess``), so a file means the same pixels on
+    every path. Raises :class:`ImageRejected` (``bad_mode``) for modes it cannot convert.
+    """
+    return _to_rgb_or_l(_orient(im))
 
 
 def encode_array(pixels: np.ndarray, policy: ImagePolicy = ImagePolicy()) -> NormalizedImage:
@@ -177,6 +188,8 @@ def _draft(im: Image.Image, fmt: str, max_side: int) -> None:
 def _orient(im: Image.Image) -> Image.Image:
     """Apply the EXIF orientation; a corrupt EXIF block leaves the image as decoded."""
     try:
+        if im.getexif().get(_ORIENTATION, 1) == 1:
+            return im  # most images need no turn: skip exif_transpose's copy
         return ImageOps.exif_transpose(im) or im
     except Exception:  # noqa: BLE001 - EXIF parsing errors vary by Pillow version
         return im

@@ -4,7 +4,8 @@ Decoding/encoding runs in a process pool; the single writer stays in the main pr
 is started (forked) BEFORE the writer opens the store, so children inherit neither the LMDB
 environment nor the writer lock, and no ``if __name__ == "__main__"`` guard is needed in the
 caller's script (spawn would re-run it). Work is sent in chunks so per-image inter-process
-overhead stays small.
+overhead stays small. Workers die with the importing process (:func:`die_with_parent`), whatever
+killed it: a killed import leaves no idle decoders behind.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from autolit.store.policy import ImagePolicy, ImageRejected, NormalizedImage, encode_array, normalize_image
 from autolit.store.report import ADDED, ALREADY, DUPLICATE, UNREADABLE, ImportReport, Progress
+from autolit.store.system import die_with_parent, usable_cpus
 
 # (reason, detail) stands for a rejected image: exceptions with custom __init__ do not
 # round-trip through the pool's pickling reliably.
@@ -39,11 +41,7 @@ class Job:
 
 def default_workers() -> int:
     """Worker processes for large imports: the CPUs this process may use, at most 8."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return max(1, min(8, cpus))
+    return max(1, min(8, usable_cpus()))
 
 
 def encode_arrays(chunk: np.ndarray, policy: dict) -> list[Outcome]:
@@ -77,7 +75,8 @@ def open_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
         return
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         pool.submit(int).result()  # with fork, the first submit launches every worker now
         yield pool
 

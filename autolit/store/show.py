@@ -9,11 +9,13 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
+from autolit.store.damage import damaged
 from autolit.store.reader import StoreReader
 
 _CAPTION_H = 14
 _PAD = 4
+MAX_N, MAX_CELL = 4096, 512  # a 4096-image sheet of 512 px cells is already ~9 GB of pixels: cap there
 
 
 def render_grid(reader: StoreReader, *, n: int = 64, cell: int = 96, split: str | None = None,
@@ -33,7 +35,11 @@ def render_grid(reader: StoreReader, *, n: int = 64, cell: int = 96, split: str 
         data, value = reader.read(key)
         x = _PAD + (i % cols) * (cell + _PAD)
         y = _PAD + (i // cols) * (cell + _CAPTION_H + _PAD)
-        sheet.paste(_thumb(data, cell), (x, y))
+        try:
+            thumb = _thumb(data, cell)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure on stored bytes means damage
+            raise damaged(reader.path, f"image bytes do not decode: {one_line(exc)}", key) from None
+        sheet.paste(thumb, (x, y))
         draw.text((x, y + cell + 1), _caption(reader, value), fill="black", font=font)
     return sheet
 
@@ -42,6 +48,10 @@ def save_grid(store: str | Path, out: str | Path, *, n: int = 64, cell: int = 96
               split: str | None = None, seed: int = 0) -> Path:
     """Render a grid of ``store`` and save it as ``out`` (format from the extension)."""
     out = Path(out)
+    if not 1 <= n <= MAX_N:
+        raise UserError(f"--n {n} is out of range; show 1..{MAX_N} images")
+    if not 8 <= cell <= MAX_CELL:
+        raise UserError(f"--cell {cell} is out of range; use 8..{MAX_CELL} pixels")
     if out.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
         raise UserError(f"--out {out} must end in .png, .jpg or .webp")
     if not out.parent.is_dir():

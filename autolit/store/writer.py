@@ -17,11 +17,13 @@ import lmdb
 
 from autolit.errors import UserError
 from autolit.store import schema
+from autolit.store.damage import damaged, unwritable
 from autolit.store.envs import (
     acquire_writer_lock, check_new_store_location, check_schema, close_writer_env, is_store,
     open_writer_env, release_writer_lock, write_txn,
 )
 from autolit.store.policy import ImagePolicy, ImageRejected, NormalizedImage, normalize_image
+from autolit.store.reader import StoreMeta
 from autolit.store.splits import SPLITS, SplitPolicy, split_for
 
 @dataclass
@@ -51,7 +53,10 @@ class StoreWriter:
         if task is not None and task not in schema.TASKS:
             raise UserError(f"task {task!r} is not supported; use one of {list(schema.TASKS)}")
         check_new_store_location(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise unwritable(self.path, exc) from None
         self.batch_size = max(1, int(batch_size))
         self._lock_fd = acquire_writer_lock(self.path)
         self._env: lmdb.Environment | None = None
@@ -127,7 +132,12 @@ class StoreWriter:
 
     def has_image(self, sha256: str) -> bool:
         """True if a record with this content hash exists (committed or in the open batch)."""
-        return sha256 in self._shas or self._read_txn().get(schema.hash_key(sha256)) is not None
+        if sha256 in self._shas:
+            return True
+        try:
+            return self._read_txn().get(schema.hash_key(sha256)) is not None
+        except lmdb.Error as exc:
+            raise damaged(self.path, exc, schema.hash_key(sha256)) from None
 
     def seen_source(self, source: str) -> bool:
         """True if ``source`` was recorded before (committed or in the open batch)."""
@@ -137,8 +147,12 @@ class StoreWriter:
         """The recorded outcome of a source (``added:<sha>``, ``duplicate:<sha>``, ``rejected:<reason>``)."""
         if source in self._sources:
             return self._sources[source]
-        raw = self._read_txn().get(schema.source_key(source))
-        return None if raw is None else bytes(raw).decode("utf-8")
+        key = schema.source_key(source)
+        try:
+            raw = self._read_txn().get(key)
+            return None if raw is None else bytes(raw).decode("utf-8")
+        except (lmdb.Error, UnicodeDecodeError) as exc:
+            raise damaged(self.path, exc, key) from None
 
     def mark_source(self, source: str, outcome: str) -> None:
         """Remember a source even when it was rejected (so a resumed scrape skips it)."""
@@ -186,15 +200,22 @@ class StoreWriter:
     def _open_meta(self, existed: bool, task: str | None, labels: Sequence[str] | None,
                    policy: ImagePolicy | None, split: SplitPolicy | None) -> dict:
         """Load the meta of an existing store (checking compatibility) or write a new one."""
-        raw = self._read_txn().get(schema.META_KEY) if existed else None
-        self._end_read_txn()
-        if raw is None:
+        try:
+            raw = self._read_txn().get(schema.META_KEY) if existed else None
+            meta = None if raw is None else json.loads(bytes(raw))
+        except (lmdb.Error, ValueError) as exc:
+            raise damaged(self.path, f"meta: {exc}") from None
+        finally:
+            self._end_read_txn()
+        if meta is None:
             meta = schema.new_meta(task or "classification", _unique(labels or []), (policy or ImagePolicy()).to_dict(),
                                    (split or SplitPolicy()).to_dict())
             write_txn(self._env, lambda txn: txn.put(schema.META_KEY, schema.dumps(meta)))
             return meta
-        meta = json.loads(bytes(raw))
+        if not isinstance(meta, dict):
+            raise damaged(self.path, f"meta is a {type(meta).__name__}, not an object")
         check_schema(meta, self.path)
+        StoreMeta.load(meta, self.path)  # a tampered meta is refused before it is extended
         if task is not None:
             _check_same(self.path, "task", meta["task"], task)
         if policy is not None:

@@ -113,7 +113,7 @@ def test_statistics_are_computed_once_and_stored(store, monkeypatch):
     first = StoreDataModule(str(store)).mean_std
     import autolit.datamodules.stats as stats
 
-    monkeypatch.setattr(stats, "decode_image", lambda *a: pytest.fail("stats recomputed"))
+    monkeypatch.setattr(stats, "decode_record", lambda *a: pytest.fail("stats recomputed"))
     assert StoreDataModule(str(store)).mean_std == first
     given = StoreDataModule(str(store), mean=[0.5], std=[0.25]).mean_std
     assert given == ([0.5], [0.25])
@@ -208,5 +208,5 @@ def test_a_source_pinned_to_test_is_exactly_the_test_split(tmp_path):
     train, held = _photo_folder(tmp_path / "train", 0), _photo_folder(tmp_path / "held", 6)
     dm = StoreDataModule(str(tmp_path / "s"), source=[f"folder:{train}", {"folder": str(held), "split": "test"}])
     assert dm.reader.meta.splits["test"] == 6 and dm.reader.meta.split.test == 0.0
-    with pytest.raises(UserError, match=r"data.source\[0\]: .* is not a source mapping"):
+    with pytest.raises(UserError, match=r"data.source\[0\]\.pin: unknown option; folder takes split"):
         StoreDataModule(str(tmp_path / "t"), source=[{"folder": str(held), "pin": "test"}]).n_labels

@@ -5,27 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import textwrap
 import time
 
-from storehelpers import make_class_folder, subprocess_env
+from storehelpers import make_class_folder, slow_import_script, subprocess_env
 
 from autolit.errors import UserError
 from autolit.store import StoreReader
 from autolit.store.importers import import_folder
 
 # Slows every commit down so the kill lands between commits of a long import.
-_SLOW_IMPORT = textwrap.dedent("""
-    import sys, time
-    from autolit.store import writer
-    commit = writer.StoreWriter.flush
-    def slow_flush(self):
-        commit(self)
-        time.sleep(0.05)
-    writer.StoreWriter.flush = slow_flush
-    from autolit.store.importers import import_folder
-    import_folder(sys.argv[1], sys.argv[2], batch_size=8, workers=1)
-""")
+_SLOW_IMPORT = slow_import_script(sleep=0.05, batch_size=8, workers=1)
 
 
 def _count_after_first_commit(store, proc, timeout=60.0) -> int:

@@ -171,7 +171,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, python):
 def test_cli_max_side_zero_is_refused_not_defaulted(tmp_path, image_folder):
     from autolit.store.__main__ import main
 
-    with pytest.raises(UserError, match=r"max_side=0 must be a positive number of pixels"):
+    with pytest.raises(UserError, match=r"^--max-side: 0 is out of range; use a value at least 1$"):
         main(["import", "folder", str(image_folder), "--store", str(tmp_path / "s"), "--max-side", "0"])
     assert not (tmp_path / "s").exists()
 

@@ -1,20 +1,22 @@
-"""A torch DataLoader with 4 workers reads every record of a split exactly once (fork and spawn)."""
+"""A torch DataLoader with 4 workers reads every record of a split exactly once (fork and spawn),
+each worker through an LMDB environment it opened itself."""
 
 from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 
 import pytest
-import torch
 from storehelpers import png_bytes
 from torch.utils.data import DataLoader, Dataset
 
-from autolit.store import SplitPolicy, StoreReader, StoreWriter
+from autolit.store import SplitPolicy, StoreReader, StoreWriter, envs
 
 
 class ShaDataset(Dataset):
-    """Minimal dataset: item i is the sha256 of the stored bytes of record i (checked on read)."""
+    """Item i: (sha256 of the stored bytes of record i, the reading process, the process that
+    opened the env the read went through)."""
 
     def __init__(self, reader: StoreReader, split: str) -> None:
         self.reader = reader
@@ -23,11 +25,12 @@ class ShaDataset(Dataset):
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, i: int) -> str:
+    def __getitem__(self, i: int) -> tuple[str, int, int]:
         data, _ = self.reader.read(self.keys[i])
         sha = hashlib.sha256(data).hexdigest()
         assert self.keys[i].endswith(sha.encode())
-        return sha
+        opened_by = envs._READ_ENVS[envs.store_key(self.reader.path)][0]
+        return sha, os.getpid(), opened_by
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +52,11 @@ def test_workers_read_each_record_once(store, method):
     dataset[0]  # the parent reads first: its env must not leak into forked workers
     loader = DataLoader(dataset, batch_size=7, num_workers=4,
                         multiprocessing_context=multiprocessing.get_context(method))
-    seen = [sha for batch in loader for sha in batch]
+    items = [item for shas, pids, owners in loader for item in zip(shas, pids.tolist(), owners.tolist())]
+    seen = [sha for sha, _, _ in items]
     assert sorted(seen) == sorted(k.rsplit(b"/", 1)[1].decode() for k in dataset.keys)
     assert len(seen) == len(set(seen)) == reader.meta.splits["train"]
-    assert dataset[1]  # and the parent still reads after the fork
-    assert torch.utils.data.get_worker_info() is None
+    readers = {pid for _, pid, _ in items}
+    assert len(readers) == 4 and os.getpid() not in readers  # every read in a worker, all 4 read
+    assert all(owner == pid for _, pid, owner in items)  # through an env that worker opened itself
+    assert dataset[1][1:] == (os.getpid(), os.getpid())  # and the parent still reads after the fork
