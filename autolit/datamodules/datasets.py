@@ -23,7 +23,7 @@ from autolit.datamodules.preprocess import decode_image
 from autolit.errors import one_line
 from autolit.store import StoreReader
 from autolit.store.damage import damaged
-from autolit.store.system import die_with_parent
+from autolit.system import die_with_parent
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

@@ -3,7 +3,7 @@
 ``data.image_size: 100000`` used to get the fit OOM-killed (exit 137) or a full disk to SIGBUS the
 decoded-cache build; here the batch, the decoded cache and the device copy are sized from the
 config and the store's count before anything is allocated, and compared with what the machine has
-(:func:`autolit.store.system.memory_bytes`, the free disk space, the device's free memory). A
+(:func:`autolit.system.memory_bytes`, the free disk space, the device's free memory). A
 decoded cache read back from disk is checked against the store before it is served.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from autolit.errors import UserError, one_line
 from autolit.store import SPLITS, StoreReader
-from autolit.store.system import memory_bytes
+from autolit.system import memory_bytes
 
 # Bytes per pixel of a batch on the host: the uint8 images plus the float32 copy normalisation makes.
 BATCH_BYTES_PER_PIXEL = 1 + 4

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autolit.deploy.preprocessing import BadImage
-from autolit.store.policy import ImagePolicy
+from autolit.store.policy import MAX_SOURCE_BYTES  # the store's cap: bigger files are not photos we decode
 
 Fetch = Callable[[str], bytes]
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
-MAX_FILE_BYTES = ImagePolicy().max_bytes  # the store's source cap: bigger files are not photos we decode
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,8 @@ class Source:
             raise BadImage("no_images", f"folder holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
         path = Path(self.name)
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise BadImage("too_large", f"file is over {MAX_FILE_BYTES} bytes")
+            if path.stat().st_size > MAX_SOURCE_BYTES:
+                raise BadImage("too_large", f"file is over {MAX_SOURCE_BYTES} bytes")
             return path.read_bytes()
         except OSError as exc:
             raise BadImage("unreadable", exc.strerror or type(exc).__name__) from None

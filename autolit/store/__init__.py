@@ -9,7 +9,7 @@ Public API (see docs/store.md for the on-disk schema)::
     image_bytes, label = reader.read(reader.keys("train")[0])
 
 Importers (one registry): ``autolit.store.importers.IMPORTERS``; checks: ``autolit.store.verify``;
-process and machine helpers other rooms reuse: ``autolit.store.system``.
+process and machine helpers (shared with other rooms): the leaf module ``autolit.system``.
 """
 
 from __future__ import annotations

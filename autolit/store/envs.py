@@ -26,12 +26,18 @@ WRITER_LOCK = "writer.lock"
 MAX_READERS = 1024
 
 
-def import_hint() -> str:
-    """How to create a store, naming the importers of the registry."""
-    from autolit.store.importers import cli_importers  # the registry imports this module
+_IMPORTER_NAMES: list[Callable[[], list[str]]] = []  # set by the importer registry, which imports this module
 
-    names = "|".join(imp.name for imp in cli_importers())
+
+def import_hint() -> str:
+    """How to create a store, naming the importers of the registry (once it is loaded)."""
+    names = "|".join(_IMPORTER_NAMES[0]()) if _IMPORTER_NAMES else "<kind>"
     return f"create one with `python -m autolit.store import {names} ... --store PATH`"
+
+
+def name_importers(names: Callable[[], list[str]]) -> None:
+    """Called by :mod:`autolit.store.importers`: the hint lists what its registry holds."""
+    _IMPORTER_NAMES[:] = [names]
 
 
 def is_store(path: Path) -> bool:

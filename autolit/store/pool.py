@@ -22,7 +22,7 @@ import numpy as np
 
 from autolit.store.policy import ImagePolicy, ImageRejected, NormalizedImage, encode_array, normalize_image
 from autolit.store.report import ADDED, ALREADY, DUPLICATE, UNREADABLE, ImportReport, Progress
-from autolit.store.system import die_with_parent, usable_cpus
+from autolit.system import die_with_parent, usable_cpus
 
 # (reason, detail) stands for a rejected image: exceptions with custom __init__ do not
 # round-trip through the pool's pickling reliably.

@@ -20,7 +20,7 @@ from autolit.datamodules import StoreDataModule
 from autolit.datamodules import cache as decoded_cache
 from autolit.errors import UserError
 from autolit.store import StoreReader
-from autolit.store.system import memory_bytes
+from autolit.system import memory_bytes
 from tests.fit.conftest import base_config
 from tests.synthetic import write_store
 

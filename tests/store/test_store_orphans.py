@@ -1,6 +1,6 @@
 """SIGKILL the process that started import-pool or DataLoader workers: none of them survives 10 s.
 
-Before autolit.store.system.die_with_parent, pool workers of a killed import slept forever on
+Before autolit.system.die_with_parent, pool workers of a killed import slept forever on
 their task queue (~170 MB each), and DataLoader workers of a killed decoded-cache build went on
 decoding the batches they had been handed.
 """

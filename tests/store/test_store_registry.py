@@ -1,5 +1,5 @@
 """The importer registry is the one list: the CLI, data.source and the missing-store hint follow it,
-and the store room imports nothing of autolit but ``errors``."""
+and the reader writes nothing. (The store room's imports: tests/test_architecture.py.)"""
 
 from __future__ import annotations
 
@@ -87,17 +87,6 @@ def test_cli_option_ranges_name_the_flag(tmp_path, image_folder):
     with pytest.raises(UserError, match=r"^--batch-size: 0 is out of range; use a value at least 1$"):
         main(["import", "digits", "--store", str(tmp_path / "s"), "--batch-size", "0"])
     assert not (tmp_path / "s").exists()
-
-
-def test_the_store_room_imports_nothing_of_autolit_but_errors():
-    offenders = []
-    for path in sorted((REPO / "autolit" / "store").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offenders += [f"{path.relative_to(REPO)}: {n}" for n in names
-                          if n.startswith("autolit") and not n.startswith(("autolit.store", "autolit.errors"))]
-    assert offenders == []
 
 
 def test_the_reader_writes_nothing():

@@ -19,6 +19,7 @@ from autolit.store.importers.csv import import_csv
 from autolit.store.importers.digits import DIGITS_VARIANTS, import_digits
 from autolit.store.importers.folder import import_folder
 from autolit.store.importers.idx import import_idx
+from autolit.store.envs import name_importers
 from autolit.store.report import ImportReport
 
 IMPORTERS: dict[str, Importer] = {
@@ -46,3 +47,6 @@ __all__ = [
     "DIGITS_VARIANTS", "IMPORTERS", "IMPORT_BATCH", "ImportReport", "Importer", "Option", "check_options",
     "cli_importers", "import_csv", "import_digits", "import_folder", "import_idx", "invoke", "register",
 ]
+
+
+name_importers(lambda: [imp.name for imp in cli_importers()])

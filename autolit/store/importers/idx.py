@@ -24,7 +24,7 @@ from autolit.store.policy import ImagePolicy
 from autolit.store.pool import Job, encode_arrays
 from autolit.store.report import ImportReport
 from autolit.store.splits import SplitPolicy
-from autolit.store.system import memory_bytes
+from autolit.system import memory_bytes
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (N, rows, cols)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (N,)
