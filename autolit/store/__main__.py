@@ -9,6 +9,7 @@ Usage::
     python -m autolit.store info data/mnist.store [--json]
     python -m autolit.store show data/mnist.store --out grid.png [--n 64] [--split val]
     python -m autolit.store verify data/mnist.store [--json]      # exit 1 when a record is bad
+    python -m autolit.store extract data/digits.store --out my_digits [--split test] [--n 20]
 
 ``import`` has one subcommand per entry of the importer registry (``autolit/store/importers/``),
 with that importer's options as flags (``--max-side N`` and ``--encode auto|PNG|JPEG`` only when
@@ -48,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="check every record's hash and decode; exit 1 if any is bad")
     verify.add_argument("store")
     verify.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    extract = sub.add_parser("extract", help="write images back out as files, OUT/<label>/<hash>.png")
+    extract.add_argument("store")
+    extract.add_argument("--out", required=True, help="folder to write (an image-folder layout)")
+    extract.add_argument("--split", choices=SPLITS, default=None, help="one split (default: all)")
+    extract.add_argument("--n", type=int, default=None, help="a seeded sample of N images (default: all)")
     return parser
 
 
@@ -108,12 +114,22 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def run_extract(args: argparse.Namespace) -> int:
+    """Write the records as files."""
+    from autolit.store.extract import extract
+
+    count = extract(args.store, args.out, split=args.split, n=args.n)
+    print(f"wrote {count} images to {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, run, report."""
     args = build_parser().parse_args(argv)
     if hasattr(args, "store"):
         args.store = str(Path(args.store))
-    commands = {"import": run_import, "info": run_info, "show": run_show, "verify": run_verify}
+    commands = {"import": run_import, "info": run_info, "show": run_show, "verify": run_verify,
+                "extract": run_extract}
     return commands[args.command](args)
 
 
