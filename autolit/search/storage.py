@@ -19,7 +19,7 @@ from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
 from autolit.search.study import retry_once
 
 RDB_SCHEMES = ("postgresql://", "postgresql+psycopg2://", "postgres://")
@@ -50,14 +50,40 @@ def is_rdb(spec: str) -> bool:
     return spec.startswith(RDB_SCHEMES)
 
 
-def open_storage(spec: str, *, heartbeat_interval: int = 60, grace_period: int = 120) -> optuna.storages.BaseStorage:
-    """Open the storage named by ``spec`` (file path or postgresql:// URL)."""
+def open_storage(spec: str, *, heartbeat_interval: int = 60, grace_period: int = 120,
+                 create: bool = True) -> optuna.storages.BaseStorage:
+    """Open the storage named by ``spec`` (file path or postgresql:// URL).
+
+    A journal file is read through once here, so a damaged one (truncated or overwritten bytes,
+    another kind of file) stops with one line naming it instead of a decoder traceback later.
+    ``create=False`` (readers: status, report) does not create missing folders.
+    """
     spec = check_storage(spec)
     if is_rdb(spec):
         return _open_rdb(spec, heartbeat_interval, grace_period)
-    path = Path(spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return _open_journal(Path(spec), create)
+
+
+# What optuna's journal replay raises on bytes it did not write (it asserts on unknown op codes).
+_DAMAGED = (UnicodeDecodeError, ValueError, AssertionError, KeyError, TypeError, IndexError, AttributeError)
+
+
+def _open_journal(path: Path, create: bool) -> JournalStorage:
+    if path.is_dir():
+        raise UserError(f"--storage {path} is a folder: give a journal file, e.g. {path / 'journal.log'}")
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        storage.get_all_studies()  # replays the whole journal once
+    except OSError as exc:
+        raise UserError(f"--storage {path}: cannot open the journal file ({exc.strerror or one_line(exc)}): "
+                        "give a journal path in a writable folder with free space") from None
+    except _DAMAGED as exc:
+        raise UserError(f"--storage {path}: not a readable Optuna journal ({one_line(exc, 120)}); the file is "
+                        "damaged or of another kind: restore it from a copy, or give a new --storage "
+                        "(and --study-name) to start afresh") from None
+    return storage
 
 
 def _driver_url(url: str) -> str:
