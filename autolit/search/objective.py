@@ -60,7 +60,8 @@ class Objective:
         trial.set_user_attr(WORKER_ATTR, worker_tag())
         trial.set_user_attr(SLOT, self.slot.label)
         config = self.trial_config(trial)
-        run_dir = trial_dir(self.runs_dir, trial.study.study_name, trial.number)
+        # Absolute: status, report and export read it back from the storage, from any folder.
+        run_dir = trial_dir(self.runs_dir, trial.study.study_name, trial.number).absolute()
         trial.set_user_attr(RUN_DIR, str(run_dir))
         try:
             return self._fit(trial, config, run_dir)
