@@ -198,13 +198,16 @@ def test_sigkill_of_the_driver_alone_ends_its_workers(tmp_path):
     fit = {**FIT, "stub": {"hang_file": str(hang), "hang_from": 0}}  # every trial waits ~forever
     path = write_configs(tmp_path, fit=fit)
     journal = tmp_path / "journal.log"
-    proc = _cli(["--config", str(path), "--devices", "cpu:2", "--storage", str(journal), "--study-name", "stub",
-                 "--runs-dir", str(tmp_path / "runs")], start_new_session=True)
+    # Output to files, not pipes: a surviving child holding a pipe would also block communicate().
+    with open(tmp_path / "out.txt", "w") as out:
+        proc = subprocess.Popen([sys.executable, str(STUBS), "--config", str(path), "--devices", "cpu:2", "--storage",
+                                 str(journal), "--study-name", "stub", "--runs-dir", str(tmp_path / "runs")],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for(journal, lambda ts: sum(t.state == TrialState.RUNNING for t in ts) == 2)
         assert len(_session(proc.pid)) >= 3  # the driver and its two workers (and helpers)
         os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers get no signal from us
-        proc.communicate()
+        proc.wait()
         deadline = time.time() + 10
         while _session(proc.pid) and time.time() < deadline:
             time.sleep(0.2)
