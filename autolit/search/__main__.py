@@ -19,6 +19,7 @@ Look at it (while it runs, too), write its report, export its best model::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace, *, factory: Any = None, data_info: Any = None)
         raise UserError(f"--timeout {timeout}: give a number of seconds > 0 (or leave it out)")
     storage = check_storage(args.storage or default_storage(args.runs_dir, name))
     slots = parse_devices(args.devices, args.per_device)
+    _check_writable(Path(args.runs_dir) / name)
     probe_space(cfg, data_info)  # what trials get (overrides applied); builds their store once, here
     print(f"study {name}: {n_trials} trials on {len(slots)} worker(s) "
           f"[{', '.join(s.label for s in slots)}], storage {storage}; each trial logs to "
@@ -102,6 +104,18 @@ def run(args: argparse.Namespace, *, factory: Any = None, data_info: Any = None)
                                  timeout=timeout, slots=slots, runs_dir=Path(args.runs_dir)), factory)
     print(format_table(study), flush=True)
     return 0
+
+
+def _check_writable(folder: Path) -> None:
+    """Trial folders and worker logs go here: refuse a place that cannot take them before any trial."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"--runs-dir: cannot write trial folders in {folder} ({exc.strerror or exc}): "
+                        "give a writable --runs-dir with free space") from None
 
 
 def inspect(command: str, args: argparse.Namespace) -> int:

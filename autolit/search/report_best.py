@@ -62,8 +62,11 @@ def _config(trial: FrozenTrial, run_dir: Path, attrs: dict[str, Any]) -> tuple[d
         except UserError:  # edited or moved since: the trial folder may still have its config
             cfg = None
     resolved = run_dir / "resolved.yaml"
-    if resolved.is_file():
-        config = yaml.safe_load(resolved.read_text())
+    if trial.user_attrs.get(RUN_DIR) and resolved.is_file():
+        try:
+            config = yaml.safe_load(resolved.read_text())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):  # damaged: rebuild it from the search config
+            config = None
         if isinstance(config, dict):
             return runnable(config, base, attrs.get("cwd")), str(resolved)
     if cfg is None:

@@ -25,6 +25,7 @@ _RANGE_KEYS = {
 }
 LAYERS_KEY = "model.layers"
 PROBES = ("low", "mid", "high")
+MAX_REPEAT = 64  # repetitions of one repeat block
 
 
 @dataclass(frozen=True)
@@ -199,13 +200,17 @@ def _parse_entry(entry: Any, where: str) -> Layer | Repeat:
 
 
 def _parse_count(raw: Any, where: str) -> Range:
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_REPEAT:
         return Range(type="int", low=raw, high=raw)
     if not isinstance(raw, dict) or sorted(set(raw) - {"low", "high", "step"}):
-        raise UserError(f"{where} is {raw!r}: give {{low: 1, high: 3}} (optionally step) or a fixed count")
+        raise UserError(f"{where} is {raw!r}: give {{low: 1, high: 3}} (optionally step) or a fixed count "
+                        f"from 0 to {MAX_REPEAT}")
     count = _parse_numeric({**raw, "type": "int"}, "int", where)
     if count.low < 0:
         raise UserError(f"{where}.low is {count.low}: a repeat count cannot be negative")
+    if count.high > MAX_REPEAT:
+        raise UserError(f"{where}.high is {count.high}: at most {MAX_REPEAT} repetitions (each is checked on the "
+                        "meta device, and such a network would not train); lower it")
     return count
 
 

@@ -71,8 +71,12 @@ def test_importances_of_too_few_trials_are_a_note_not_an_error(tmp_path):
     assert values == {} and figure.figure is None and figure.caption
 
 
-def test_best_yaml_is_rebuilt_from_the_search_config_when_the_trial_folder_is_gone(tmp_path):
+@pytest.mark.parametrize("folder", ["gone", "damaged"])
+def test_best_yaml_is_rebuilt_from_the_search_config_without_a_readable_trial_folder(tmp_path, folder):
     path = write_configs(tmp_path)
+    if folder == "damaged":
+        (tmp_path / "elsewhere" / "trial_0").mkdir(parents=True)
+        (tmp_path / "elsewhere" / "trial_0" / "resolved.yaml").write_bytes(b"model: [unclosed\n\xff")
     study = optuna.create_study(study_name="stub", storage=open_storage(str(tmp_path / "j.log")), direction="maximize")
     study.set_user_attr("search_config", str(path))
     study.set_user_attr("cwd", str(tmp_path))

@@ -88,3 +88,21 @@ def test_a_negative_timeout_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"--timeout -5\.0: give a number of seconds > 0"):
         main(["--config", str(write_configs(tmp_path)), "--timeout", "-5", "--devices", "cpu:1",
               "--runs-dir", str(tmp_path)], factory=search_stubs.stub_factory, data_info=search_stubs.stub_info)
+
+
+def test_a_runs_dir_that_cannot_be_written_stops_before_any_trial(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match=r"--runs-dir: cannot write trial folders in .*a-file/stub"):
+        main(["--config", str(write_configs(tmp_path)), "--devices", "cpu:1", "--storage", str(tmp_path / "j.log"),
+              "--runs-dir", str(blocker)], factory=search_stubs.stub_factory, data_info=search_stubs.stub_info)
+    assert not (tmp_path / "j.log").exists()
+
+
+def test_a_repeat_count_out_of_range_is_refused(tmp_path):
+    space = {**SPACE, "model.layers": [{"repeat": {"low": 1, "high": 100000}, "layers": [{"ReLU": {}}]},
+                                       {"Flatten": {}}]}
+    from autolit.search.config import load_search_config
+
+    with pytest.raises(UserError, match=r"space\.model\.layers\[0\]\.repeat\.high is 100000: at most 64"):
+        load_search_config(write_configs(tmp_path, space=space))
