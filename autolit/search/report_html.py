@@ -19,7 +19,7 @@ STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}
 h1{font-size:1.5em;margin:0}h2{font-size:1.15em;margin:1.6em 0 .3em;border-bottom:1px solid #ddd}
 .summary{color:#444}.caption{color:#555;margin:.2em 0 .4em;font-size:.92em}
-nav a{margin-right:1em}.plot{min-height:380px}.note{color:#a33}
+nav a{margin-right:1em}.plot{min-height:120px}.note{color:#a33}
 table{border-collapse:collapse;font-size:12.5px;width:100%}th,td{border-bottom:1px solid #eee;padding:2px 6px;
 vertical-align:top;text-align:left}th{position:sticky;top:0;background:#f6f6f6}td.num{text-align:right;
 font-variant-numeric:tabular-nums}.params code{display:inline-block;margin:0 .5em 0 0;white-space:nowrap}
@@ -27,6 +27,7 @@ font-variant-numeric:tabular-nums}.params code{display:inline-block;margin:0 .5e
 .RUNNING{color:#187a18}.WAITING{color:#888}.scroll{max-height:36em;overflow:auto}img{max-width:30%;margin:.3em;vertical-align:top}
 """
 
+DEFAULT_HEIGHT = 400
 RENDER = """
 (function(){var t0=performance.now();var figs=JSON.parse(document.getElementById('figures').textContent);
 var jobs=[];document.querySelectorAll('div.plot').forEach(function(div){var f=figs[div.dataset.key];
@@ -86,6 +87,9 @@ def _figure_block(fig: Figure) -> str:
 
 
 def _figures_json(figures: list[Figure]) -> str:
+    for f in figures:
+        if f.figure is not None and f.figure.layout.height is None:
+            f.figure.update_layout(height=DEFAULT_HEIGHT)  # responsive plots take the container's height
     parts = [f"{json.dumps(f.key)}:{f.figure.to_json()}" for f in figures if f.figure is not None]
     return ("{" + ",".join(parts) + "}").replace("</", "<\\/")  # never end the <script> early
 
