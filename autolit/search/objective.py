@@ -32,7 +32,7 @@ from autolit.search.feasibility import DataInfo, check_feasible, data_info_for, 
 from autolit.search.lifetime import output_to
 from autolit.search.records import CHECKPOINT, N_LAYERS, N_PARAMS, RUN_DIR, SLOT, TRIAL_LOG, trial_dir
 from autolit.search.space import sample, trial_chooser
-from autolit.search.storage import WORKER_ATTR, worker_tag
+from autolit.search.storage import PROCESS_ATTR, WORKER_ATTR, process_identity, worker_tag
 from autolit.search.study import REASON, RETRY_OF, TrialFailed
 
 FitFn = Callable[..., Any]
@@ -58,6 +58,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(WORKER_ATTR, worker_tag())
+        trial.set_user_attr(PROCESS_ATTR, process_identity())
         trial.set_user_attr(SLOT, self.slot.label)
         config = self.trial_config(trial)
         # Absolute: status, report and export read it back from the storage, from any folder.

@@ -10,6 +10,7 @@ get a name (a block repeated twice never names widths of a third repetition).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,8 +128,8 @@ def _parse_numeric(spec: dict, kind: str, where: str) -> Range:
     number = int if kind == "int" else (int, float)
     for key in ("low", "high"):
         value = spec.get(key)
-        if isinstance(value, bool) or not isinstance(value, number):
-            raise UserError(f"{where}.{key} is {value!r}: give a {kind} (both low and high are needed)")
+        if isinstance(value, bool) or not isinstance(value, number) or not math.isfinite(value):
+            raise UserError(f"{where}.{key} is {value!r}: give a finite {kind} (both low and high are needed)")
     low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
     if low > high:
         raise UserError(f"{where}: low {low} is above high {high}: swap them")

@@ -24,6 +24,7 @@ from autolit.search.study import retry_once
 
 RDB_SCHEMES = ("postgresql://", "postgresql+psycopg2://", "postgres://")
 WORKER_ATTR = "worker"  # "host:pid" of the process running a trial, set when the trial starts
+PROCESS_ATTR = "worker_process"  # its process_identity(): tells a reused pid from the worker
 
 
 def default_storage(runs_dir: str | Path, study_name: str) -> str:
@@ -130,6 +131,17 @@ def worker_tag() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def process_identity(pid: int | None = None) -> str | None:
+    """``<boot id>:<start time>`` of a process (Linux), so a pid reused after a crash or a reboot is
+    not taken for the worker that once had it; ``None`` where /proc cannot tell."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{os.getpid() if pid is None else pid}/stat").read_text()
+        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, starttime
+    except (OSError, IndexError):
+        return None
+
+
 def _alive(tag: object, other_hosts_alive: bool) -> bool:
     """Whether the process named by a ``host:pid`` tag may still run."""
     if not isinstance(tag, str) or ":" not in tag:
@@ -148,6 +160,14 @@ def _alive(tag: object, other_hosts_alive: bool) -> bool:
     return True
 
 
+def _reused(tag: object, identity: object) -> bool:
+    """Whether the live process with the tag's pid (on this host) is another than the one recorded."""
+    if not isinstance(identity, str) or not isinstance(tag, str) or tag.rsplit(":", 1)[0] != socket.gethostname():
+        return False
+    now = process_identity(int(tag.rsplit(":", 1)[1]))
+    return now is not None and now != identity
+
+
 def recover_stale(study: optuna.Study, *, single_host: bool = True) -> list[int]:
     """Fail RUNNING trials whose worker is gone and enqueue each once more; return their numbers.
 
@@ -158,7 +178,8 @@ def recover_stale(study: optuna.Study, *, single_host: bool = True) -> list[int]
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         tag = trial.user_attrs.get(WORKER_ATTR)
-        if _alive(tag, other_hosts_alive=not single_host) or (tag is None and not single_host):
+        alive = _alive(tag, other_hosts_alive=not single_host) and not _reused(tag, trial.user_attrs.get(PROCESS_ATTR))
+        if alive or (tag is None and not single_host):
             continue
         try:
             if not study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):

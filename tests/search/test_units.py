@@ -191,3 +191,18 @@ def test_out_of_memory_trial_is_pruned_with_its_memory_released(tmp_path, monkey
     assert trial.state == TrialState.PRUNED
     assert trial.user_attrs["reason"].startswith("cuda_oom: CUDA out of memory")
     assert alive_when_freed and not any(alive_when_freed)
+
+
+def test_recover_stale_tells_a_reused_pid_from_the_worker_that_had_it(tmp_path):
+    """After a crash or a reboot another process may have the dead worker's pid: still stale."""
+    from autolit.search.storage import process_identity
+
+    study = _journal_study(tmp_path)
+    host = socket.gethostname()
+    reused, mine = study.ask(), study.ask()
+    for trial, identity in ((reused, "another-boot:12345"), (mine, process_identity())):
+        trial.set_user_attr("worker", f"{host}:{os.getpid()}")  # a live pid: this test's
+        trial.set_user_attr("worker_process", identity)
+    assert process_identity() is not None
+    assert recover_stale(study) == [reused.number]
+    assert study.get_trials()[mine.number].state == TrialState.RUNNING
