@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, *, factory: Any = None, data_info: Any = None)
         raise UserError(f"--n-trials {n_trials}: give 1 or more")
     timeout = cfg.study.timeout if args.timeout is None else args.timeout
     if timeout is not None and not timeout > 0:  # also refuses nan
-        raise UserError(f"--timeout {timeout}: give a number of seconds > 0 (or leave it out)")
+        raise UserError(f"--timeout (or study.timeout) {timeout}: give a number of seconds > 0, or leave it out")
     storage = check_storage(args.storage or default_storage(args.runs_dir, name))
     slots = parse_devices(args.devices, args.per_device)
     _check_writable(Path(args.runs_dir) / name)

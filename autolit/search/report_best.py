@@ -49,7 +49,7 @@ def write_best(trial: FrozenTrial | None, study_attrs: dict[str, Any], out: Path
 
 
 def _config(trial: FrozenTrial, run_dir: Path, attrs: dict[str, Any]) -> tuple[dict | None, str]:
-    from autolit.search.config import load_search_config, trial_fit_config
+    from autolit.search.config import base_fit_config, load_search_config, trial_fit_config
     from autolit.search.space import sample
 
     base: dict = {}
@@ -58,7 +58,7 @@ def _config(trial: FrozenTrial, run_dir: Path, attrs: dict[str, Any]) -> tuple[d
     if search_path and Path(search_path).is_file():
         try:
             cfg = load_search_config(search_path)
-            base = cfg.fit_config
+            base = base_fit_config(cfg)  # the trials' trainer settings: overrides applied
         except UserError:  # edited or moved since: the trial folder may still have its config
             cfg = None
     resolved = run_dir / "resolved.yaml"

@@ -85,7 +85,7 @@ def test_a_journal_where_none_can_be_written_is_one_line(tmp_path):
 
 
 def test_a_negative_timeout_is_refused(tmp_path):
-    with pytest.raises(UserError, match=r"--timeout -5\.0: give a number of seconds > 0"):
+    with pytest.raises(UserError, match=r"--timeout \(or study\.timeout\) -5\.0: give a number of seconds > 0"):
         main(["--config", str(write_configs(tmp_path)), "--timeout", "-5", "--devices", "cpu:1",
               "--runs-dir", str(tmp_path)], factory=search_stubs.stub_factory, data_info=search_stubs.stub_info)
 
