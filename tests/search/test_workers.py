@@ -154,6 +154,10 @@ def test_sigkill_whole_search_then_rerun_recovers(tmp_path):
     proc = _cli(args, start_new_session=True)
     _wait_for(journal, lambda ts: any(t.state == TrialState.COMPLETE for t in ts)
               and any(t.state == TrialState.RUNNING and t.number >= 2 for t in ts))
+    live = subprocess.run([sys.executable, "-m", "autolit.search", "report", "--storage", str(journal), "--study-name",
+                           "stub", "--out", str(tmp_path / "live")], capture_output=True, text=True, timeout=120)
+    assert live.returncode == 0, live.stderr  # a report of the study while it runs
+    assert ",RUNNING," in (tmp_path / "live" / "trials.csv").read_text()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
     before = _load(journal)
