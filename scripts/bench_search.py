@@ -25,7 +25,7 @@ from pathlib import Path
 import optuna
 import yaml
 
-from autolit.search.config import load_search_config
+from autolit.search.config import base_fit_config, load_search_config
 from autolit.search.devices import cpu_slots, parse_devices
 from autolit.search.driver import SearchRun, run_search
 from autolit.search.feasibility import data_info_for
@@ -147,7 +147,7 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget, n_tp, n_mem = (90.0, 4, 20) if args.quick else (240.0, 16, 20)
     cfg = load_search_config(CONFIG)
-    data_info_for(cfg.fit_config)  # build the digits store once, outside every timing
+    data_info_for(base_fit_config(cfg))  # build the digits store trials use once, outside every timing
     out: dict = {"quick": args.quick, "target": args.target}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

@@ -5,9 +5,10 @@ Run a study (one worker process per device slot)::
     python -m autolit.search --config configs/search/digits.yaml --n-trials 8 --devices cpu:2 \
         [--timeout S] [--per-device K] [--storage PATH_OR_URL] [--study-name NAME] [--runs-dir runs/search]
 
-Look at it, export its best model::
+Look at it (while it runs, too), write its report, export its best model::
 
-    python -m autolit.search status --storage runs/search/digits/journal.log --study-name digits
+    python -m autolit.search status --storage runs/search/digits/journal.log --study-name digits [--top 10] [--json]
+    python -m autolit.search report --storage runs/search/digits/journal.log --study-name digits --out reports/digits
     python -m autolit.search best --storage runs/search/digits/journal.log --study-name digits --export out/ \
         [--format torchscript,onnx]
 
@@ -18,13 +19,14 @@ Look at it, export its best model::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from autolit.errors import UserError, run_cli
 
-COMMANDS = ("status", "best")
+COMMANDS = ("status", "best", "report")
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -42,11 +44,16 @@ def run_parser() -> argparse.ArgumentParser:
 
 
 def inspect_parser(command: str) -> argparse.ArgumentParser:
-    """Parser of ``status`` and ``best``."""
+    """Parser of ``status``, ``best`` and ``report``."""
     p = argparse.ArgumentParser(prog=f"python -m autolit.search {command}")
     p.add_argument("--storage", required=True, help="journal file path or postgresql:// URL")
     p.add_argument("--study-name", required=True)
+    if command == "report":
+        p.add_argument("--out", type=Path, required=True, help="folder for index.html, trials.csv/json, best.yaml")
+        return p
     p.add_argument("--top", type=int, default=10, help="rows in the table")
+    if command == "status":
+        p.add_argument("--json", action="store_true", help="every trial as one JSON document")
     if command == "best":
         p.add_argument("--export", type=Path, help="write the best trial's model here (autolit.export)")
         p.add_argument("--format", help="with --export: comma list of formats (default: autolit.export's, "
@@ -65,14 +72,17 @@ def main(argv: list[str] | None = None, *, factory: Any = None, data_info: Any =
 
 def run(args: argparse.Namespace, *, factory: Any = None, data_info: Any = None) -> int:
     """Load the config, check it, run the study, print the best trials."""
+    import optuna
+
     from autolit.search.config import load_search_config
     from autolit.search.devices import parse_devices
     from autolit.search.driver import SearchRun, run_search
     from autolit.search.feasibility import data_info_for, probe_space
     from autolit.search.objective import make_objective
-    from autolit.search.records import format_table
+    from autolit.search.status import format_table
     from autolit.search.storage import check_storage, default_storage
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our lines say what happens, not optuna's INFO
     factory = factory or make_objective
     data_info = data_info or data_info_for
     cfg = load_search_config(args.config)
@@ -81,24 +91,51 @@ def run(args: argparse.Namespace, *, factory: Any = None, data_info: Any = None)
     if n_trials < 1:
         raise UserError(f"--n-trials {n_trials}: give 1 or more")
     timeout = cfg.study.timeout if args.timeout is None else args.timeout
+    if timeout is not None and not timeout > 0:  # also refuses nan
+        raise UserError(f"--timeout (or study.timeout) {timeout}: give a number of seconds > 0, or leave it out")
     storage = check_storage(args.storage or default_storage(args.runs_dir, name))
     slots = parse_devices(args.devices, args.per_device)
-    probe_space(cfg, data_info(cfg.fit_config))  # also builds the data store once, here
+    _check_writable(Path(args.runs_dir) / name)
+    probe_space(cfg, data_info)  # what trials get (overrides applied); builds their store once, here
     print(f"study {name}: {n_trials} trials on {len(slots)} worker(s) "
-          f"[{', '.join(s.label for s in slots)}], storage {storage}", flush=True)
+          f"[{', '.join(s.label for s in slots)}], storage {storage}; each trial logs to "
+          f"{Path(args.runs_dir) / name}/trial_<n>/trial.log", flush=True)
     study = run_search(SearchRun(cfg=cfg, storage=storage, study_name=name, n_trials=n_trials,
                                  timeout=timeout, slots=slots, runs_dir=Path(args.runs_dir)), factory)
     print(format_table(study), flush=True)
     return 0
 
 
+def _check_writable(folder: Path) -> None:
+    """Trial folders and worker logs go here: refuse a place that cannot take them before any trial."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"--runs-dir: cannot write trial folders in {folder} ({exc.strerror or exc}): "
+                        "give a writable --runs-dir with free space") from None
+
+
 def inspect(command: str, args: argparse.Namespace) -> int:
-    """``status``: print the table; ``best``: print the best trial, optionally export it."""
-    from autolit.search.records import best_trial, format_table, load_existing_study
+    """``status``: print the table; ``report``: write it; ``best``: print the best trial, optionally export it."""
+    from autolit.search.records import best_trial, load_existing_study
+    from autolit.search.status import format_table, status_json
 
     if getattr(args, "format", None) is not None and args.export is None:
         raise UserError("--format applies to --export: add --export DIR")
+    if getattr(args, "top", 1) < 1:
+        raise UserError(f"--top {args.top}: give 1 or more rows")
     study = load_existing_study(args.storage, args.study_name)
+    if command == "report":
+        from autolit.search.report import write_report
+
+        print(write_report(study, args.out).summary())
+        return 0
+    if command == "status" and args.json:
+        print(status_json(study))
+        return 0
     print(format_table(study, top=args.top))
     if command == "best":
         best = best_trial(study)

@@ -9,11 +9,14 @@ closes loggers and checkpoints normally, and the objective raises ``optuna.Trial
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from functools import lru_cache
 from typing import Any
 
 import optuna
+
+from autolit.search.records import REPORTED_AT
 
 
 class PruningReporter:
@@ -42,6 +45,7 @@ class PruningReporter:
         epoch = trainer.current_epoch
         self.last_value = score
         self.trial.report(score, step=epoch)
+        self.trial.set_user_attr(REPORTED_AT, time.time())
         if self.trial.should_prune():
             self.pruned_at = epoch
             trainer.should_stop = True

@@ -3,7 +3,7 @@
 Shape (see docs/search.md)::
 
     fit_config: ../digits.yaml          # path relative to this file
-    study: {name: digits, direction: maximize, metric: val/acc, n_trials: 8,
+    study: {name: digits, direction: maximize, metric: val/acc, n_trials: 8,   # metric/direction: the task's
             sampler: {type: TPESampler}, pruner: {type: HyperbandPruner}, max_params: 200000}
     overrides: {trainer.max_epochs: 3}  # fixed values for every trial
     space: {optimizer.init_args.lr: {type: float, low: 1.0e-4, high: 1.0e-1, log: true}, ...}
@@ -18,18 +18,20 @@ from typing import Any
 
 import yaml
 
-from autolit.errors import UserError
+from autolit.errors import UserError, suggest
 from autolit.search import study as study_lib
 from autolit.search.space import Space, parse_space
 
 TOP_KEYS = ("fit_config", "study", "overrides", "space")
 FIT_SECTIONS = ("trainer", "model", "data", "optimizer", "lr_scheduler", "seed_everything", "ckpt_path")
 DIRECTIONS = ("maximize", "minimize")
+# A study.metric other than the task's monitor and without a direction: these suffixes are errors.
+LOWER_IS_BETTER = ("loss", "mae", "rmse", "mse")
 
 
 @dataclass(frozen=True)
 class StudySettings:
-    """The ``study:`` section with defaults filled in."""
+    """The ``study:`` section with defaults filled in (metric and direction: the task's)."""
 
     name: str
     direction: str = "maximize"
@@ -85,8 +87,11 @@ def load_search_config(path: str | Path) -> SearchConfig:
     space = parse_space(raw.get("space"))
     for key in [*overrides, *space.scalars, *([] if space.layers is None else ["model.layers"])]:
         _check_section(key, path)
-    return SearchConfig(path=path, fit_config_path=fit_path, fit_config=fit_config,
-                        study=_parse_study(raw.get("study"), path), space=space, overrides=overrides)
+    cfg = SearchConfig(path=path, fit_config_path=fit_path, fit_config=fit_config,
+                       study=StudySettings(name=path.stem), space=space, overrides=overrides)
+    # The task (hence the default metric) is the one trials get: overrides may set model.task.
+    cfg.study = _parse_study(raw.get("study"), path, task_of(base_fit_config(cfg)))
+    return cfg
 
 
 def _parse_overrides(raw: Any, path: Path) -> dict[str, Any]:
@@ -106,7 +111,7 @@ def _check_section(key: str, path: Path) -> None:
         )
 
 
-def _parse_study(raw: Any, path: Path) -> StudySettings:
+def _parse_study(raw: Any, path: Path, task_name: str) -> StudySettings:
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise UserError(f"search config {path}: study must be a mapping like {{name: x, metric: val/acc}}")
@@ -114,9 +119,14 @@ def _parse_study(raw: Any, path: Path) -> StudySettings:
     unknown = sorted(set(raw) - set(valid))
     if unknown:
         raise UserError(f"search config {path}: unknown study key(s) {unknown}: valid keys are {', '.join(valid)}")
-    values = {"name": path.stem, **raw}
-    if values.get("direction", "maximize") not in DIRECTIONS:
+    values = {"name": path.stem, **{k: v for k, v in raw.items() if v is not None or k in ("timeout", "max_params")}}
+    values.update(_metric_and_direction(values, path, task_name))
+    if values["direction"] not in DIRECTIONS:
         raise UserError(f"search config {path}: study.direction is {values['direction']!r}: use maximize or minimize")
+    if not isinstance(values["name"], str) or not values["name"].strip() or "/" in values["name"]:
+        raise UserError(f"search config {path}: study.name is {values['name']!r}: give a name without '/', "
+                        "e.g. digits (it names the trial folders)")
+    _check_number(values, "seed", path, minimum=0, maximum=2**31 - 1)
     _check_number(values, "n_trials", path, minimum=1)
     _check_number(values, "max_params", path, minimum=1, optional=True)
     _check_number(values, "heartbeat_interval", path, minimum=1)
@@ -124,18 +134,40 @@ def _parse_study(raw: Any, path: Path) -> StudySettings:
     _check_number(values, "timeout", path, minimum=0, optional=True, kind=(int, float))
     if "sampler" in values:
         values["sampler"] = study_lib.check_component(values["sampler"], study_lib.SAMPLERS, "study.sampler")
+        _check_number(values["sampler"], "seed", path, minimum=0, maximum=2**31 - 1, optional=True, where="sampler.")
     if "pruner" in values:
         values["pruner"] = study_lib.check_component(values["pruner"], study_lib.PRUNERS, "study.pruner")
     return StudySettings(**values)
 
 
 def _check_number(values: dict, key: str, path: Path, *, minimum: float, optional: bool = False,
-                  kind: type | tuple = int) -> None:
+                  kind: type | tuple = int, maximum: float = float("inf"), where: str = "") -> None:
     if key not in values or (optional and values[key] is None):
         return
     value = values[key]
-    if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
-        raise UserError(f"search config {path}: study.{key} is {value!r}: give a number >= {minimum}")
+    if isinstance(value, bool) or not isinstance(value, kind) or not minimum <= value <= maximum:
+        bound = f"between {minimum} and {maximum}" if maximum != float("inf") else f">= {minimum}"
+        raise UserError(f"search config {path}: study.{where}{key} is {value!r}: give a number {bound}")
+
+
+def _metric_and_direction(values: dict, path: Path, task_name: str) -> dict[str, str]:
+    """``study.metric`` defaults to the task's monitor and must be one the task logs; ``direction``
+    defaults to the task's for its monitor, else from the metric's name (``*loss``/``*mae``: minimize)."""
+    from autolit.modules.tasks import get_task, logged_metrics
+
+    task = get_task(task_name, where=f"model.task of {path}'s fit config")
+    metric = values.get("metric", task.monitor)
+    valid = logged_metrics(task, "val")
+    if metric not in valid:
+        raise UserError(f"search config {path}: study.metric is {metric!r}{suggest(str(metric), valid)}, which "
+                        f"a {task.name} fit does not log: use one of {', '.join(valid)}")
+    if "direction" in values:
+        direction = values["direction"]
+    elif metric == task.monitor:
+        direction = task.direction
+    else:
+        direction = "minimize" if metric.rsplit("/", 1)[-1].endswith(LOWER_IS_BETTER) else "maximize"
+    return {"metric": metric, "direction": direction}
 
 
 def set_dotted(config: dict, key: str, value: Any) -> None:
@@ -157,6 +189,34 @@ def set_dotted(config: dict, key: str, value: Any) -> None:
     if last not in node and isinstance(node.get("init_args"), dict) and last != "init_args":
         node = node["init_args"]
     node[last] = value
+
+
+def section_args(config: dict, section: str) -> dict:
+    """A fit config section's arguments, under ``init_args`` when it is a ``class_path`` form."""
+    node = config.get(section) or {}
+    if not isinstance(node, dict):
+        return {}
+    return node["init_args"] if isinstance(node.get("init_args"), dict) else node
+
+
+def layers_of(config: dict) -> list[dict] | None:
+    """The layer spec of a fit config (``model.layers``), if any."""
+    layers = section_args(config, "model").get("layers")
+    return layers if isinstance(layers, list) else None
+
+
+def task_of(config: dict) -> str:
+    """``model.task`` (default multiclass)."""
+    return str(section_args(config, "model").get("task", "multiclass"))
+
+
+def base_fit_config(cfg: SearchConfig) -> dict:
+    """The fit config every trial starts from: the fit config with ``overrides`` applied.
+
+    Everything that reads the fit config outside a trial (the start-up probe, the store it builds,
+    the task and its default metric) reads this, so it sees what a trial gets.
+    """
+    return trial_fit_config(cfg, {}, None)
 
 
 def trial_fit_config(cfg: SearchConfig, scalars: dict[str, Any], layers: list[dict] | None,

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 
 from autolit.errors import UserError
 
+MAX_WORKERS = 64  # each worker is a process with its own torch (~1 GB of RAM): more is a typo
+
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -57,8 +60,8 @@ def gpu_count() -> int:
 def parse_devices(spec: str, per_device: int = 1, *, gpus: int | None = None,
                   cores: int | None = None) -> list[Slot]:
     """Turn ``--devices``/``--per-device`` into worker slots."""
-    if per_device < 1:
-        raise UserError(f"--per-device {per_device}: give 1 or more workers per GPU")
+    if not 1 <= per_device <= MAX_WORKERS:
+        raise UserError(f"--per-device {per_device}: give 1 to {MAX_WORKERS} workers per GPU")
     cores = cpu_count() if cores is None else cores
     spec = spec.strip()
     if spec == "auto":
@@ -66,13 +69,31 @@ def parse_devices(spec: str, per_device: int = 1, *, gpus: int | None = None,
         return gpu_slots(list(range(gpus)), per_device, cores) if gpus else cpu_slots(1, cores)
     if spec.startswith("cpu"):
         count = spec[4:] if spec.startswith("cpu:") else ("1" if spec == "cpu" else "")
-        if not count.isdigit() or int(count) < 1:
-            raise UserError(f"--devices {spec}: write cpu:N with N >= 1 workers, e.g. cpu:2")
+        if not count.isdigit() or not 1 <= int(count) <= MAX_WORKERS:
+            raise UserError(f"--devices {spec}: write cpu:N with 1 <= N <= {MAX_WORKERS} workers, e.g. cpu:2")
         return cpu_slots(int(count), cores)
     ids = [part.strip() for part in spec.split(",")]
     if not all(part.isdigit() for part in ids):
         raise UserError(f"--devices {spec}: use auto, cpu:N or GPU ids like 0,1")
+    if len(set(ids)) != len(ids):
+        raise UserError(f"--devices {spec}: a GPU is listed twice; use --per-device K to run K workers on one GPU")
+    _check_visible([int(i) for i in ids], spec, gpu_count() if gpus is None else gpus)
+    if len(ids) * per_device > MAX_WORKERS:
+        raise UserError(f"--devices {spec} --per-device {per_device}: {len(ids) * per_device} workers; "
+                        f"at most {MAX_WORKERS}: lower --per-device")
     return gpu_slots([int(i) for i in ids], per_device, cores)
+
+
+def _check_visible(ids: list[int], spec: str, visible: int) -> None:
+    """Stop before any trial when a listed GPU is not there (every trial would fail on it)."""
+    missing = [i for i in ids if i >= visible]
+    if not missing:
+        return
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = f" (CUDA_VISIBLE_DEVICES={env!r})" if env is not None else ""
+    seen = f"{visible} GPU(s), ids 0..{visible - 1}" if visible else "no GPU"
+    raise UserError(f"--devices {spec}: GPU {', '.join(map(str, missing))} is not visible: this machine shows "
+                    f"{seen}{where}; use --devices auto, cpu:N or the ids of visible GPUs")
 
 
 def cpu_slots(n: int, cores: int) -> list[Slot]:

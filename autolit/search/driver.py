@@ -2,12 +2,16 @@
 
 The parent creates the study (``load_if_exists``) and fails the stale RUNNING trials of earlier
 runs before any worker starts, so workers only ever load it. It restarts a worker that crashed
-(not one that stopped on a config error) at most ``MAX_RESTARTS`` times per slot.
+(not one that stopped on a config error) at most ``MAX_RESTARTS`` times per slot; a slot that
+keeps dying stops the search with one line naming the slot, the exit code and the log to read.
+While workers run it prints one line per finished trial (:mod:`autolit.search.progress`).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +23,17 @@ from autolit.errors import UserError
 from autolit.search import study as study_lib
 from autolit.search.config import SearchConfig
 from autolit.search.devices import Slot
-from autolit.search.storage import is_rdb, open_storage, recover_stale
+from autolit.search.progress import Progress
+from autolit.search.records import RUN_DIR, TRIAL_LOG
+from autolit.search.storage import WORKER_ATTR, is_rdb, open_storage, recover_stale
 from autolit.search.worker import EXIT_USER_ERROR, ObjectiveFactory, WorkerJob, respawn, spawn_workers, stop_all
 
 MAX_RESTARTS = 2
+POLL_S = 1.0
+
+
+class WorkerKeepsDying(UserError):
+    """A slot's worker died more than ``MAX_RESTARTS`` times: stop with one line, not a traceback."""
 
 
 @dataclass(frozen=True)
@@ -51,19 +62,19 @@ def open_study(run: SearchRun) -> optuna.Study:
         )
     study.set_user_attr("metric", run.cfg.study.metric)
     study.set_user_attr("search_config", str(run.cfg.path.resolve()))
+    study.set_user_attr("cwd", os.getcwd())  # relative paths in trial configs (data.store) start here
     return study
 
 
 def make_jobs(run: SearchRun, study: optuna.Study) -> list[WorkerJob]:
-    """One job per slot; sampler seeds differ per worker and per restart of the search."""
+    """One job per slot. Every worker gets the same base seed: each trial's sampler draws are
+    seeded from (base, trial number), unique across every launch on this storage."""
     deadline = None if run.timeout is None else time.time() + run.timeout
-    # Random startup samples must not repeat across workers or across restarts of the same study.
     seed = study_lib.sampler_base_seed(run.cfg.study.sampler, run.cfg.study.seed)
-    base = seed * 1000 + len(study.trials) * 7919
     return [
         WorkerJob(config_path=str(run.cfg.path), storage=run.storage, study_name=run.study_name,
                   n_trials=run.n_trials, deadline=deadline, slot=slot, runs_dir=str(run.runs_dir),
-                  n_workers=len(run.slots), sampler_seed=base + slot.index, parent_pid=os.getpid())
+                  n_workers=len(run.slots), sampler_seed=seed, parent_pid=os.getpid())
         for slot in run.slots
     ]
 
@@ -78,17 +89,19 @@ def run_search(run: SearchRun, factory: ObjectiveFactory) -> optuna.Study:
     if study_lib.n_counted(study) >= run.n_trials:
         return study
     jobs = make_jobs(run, study)
+    progress = Progress(study, run.n_trials, run.cfg.study.metric)
     procs, errors = spawn_workers(jobs, factory)
     try:
-        _watch(procs, jobs, errors, factory, study)
+        _watch(procs, jobs, errors, factory, study, progress)
     finally:
         stop_all(procs)
         recover_stale(study, single_host=not is_rdb(run.storage))
+        progress.close()
     return study
 
 
 def _watch(procs: list[Any], jobs: list[WorkerJob], errors: Any, factory: ObjectiveFactory,
-           study: optuna.Study) -> None:
+           study: optuna.Study, progress: Progress) -> None:
     """Wait for workers; stop all on a config error; restart crashed ones."""
     restarts = [0] * len(procs)
     finished = [False] * len(procs)
@@ -102,10 +115,35 @@ def _watch(procs: list[Any], jobs: list[WorkerJob], errors: Any, factory: Object
             if proc.exitcode == 0 or study_lib.n_counted(study) >= jobs[i].n_trials:
                 finished[i] = True
                 continue
+            log = death_log(study, proc.pid, jobs[i])
             if restarts[i] >= MAX_RESTARTS:
-                raise RuntimeError(f"worker {jobs[i].slot.label} died (exit {proc.exitcode}) {restarts[i] + 1} times")
+                raise WorkerKeepsDying(f"worker {jobs[i].slot.label} died {restarts[i] + 1} times, the last "
+                                       f"time with {exit_text(proc.exitcode)}: read {log}")
             restarts[i] += 1
-            print(f"worker {jobs[i].slot.label} died (exit {proc.exitcode}); restarting it", flush=True)
+            progress.note(f"worker {jobs[i].slot.label} died ({exit_text(proc.exitcode)}; see {log}); restarting it")
             recover_stale(study, single_host=not is_rdb(jobs[i].storage))
             procs[i] = respawn(jobs[i], factory, errors)
-        time.sleep(0.5)
+        progress.poll()
+        time.sleep(POLL_S)
+
+
+def exit_text(code: int | None) -> str:
+    """``exit code 1`` or ``exit code -9 (SIGKILL)``."""
+    if code is not None and code < 0:
+        try:
+            return f"exit code {code} ({signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return f"exit code {code}"
+
+
+def death_log(study: optuna.Study, pid: int, job: WorkerJob) -> Path:
+    """The log that tells why worker ``pid`` died: its last trial's ``trial.log``, else the worker's."""
+    tag = f"{socket.gethostname()}:{pid}"
+    mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(WORKER_ATTR) == tag]
+    for trial in sorted(mine, key=lambda t: t.number, reverse=True):
+        log = Path(str(trial.user_attrs.get(RUN_DIR, ""))) / TRIAL_LOG
+        if trial.user_attrs.get(RUN_DIR) and log.is_file():
+            return log
+        break
+    return job.log

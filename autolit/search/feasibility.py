@@ -8,12 +8,15 @@ pruning every trial.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from autolit.errors import UserError
-from autolit.search.config import SearchConfig, trial_fit_config
+from autolit.search.config import SearchConfig, layers_of, section_args, task_of, trial_fit_config
 from autolit.search.space import PROBES, probe_chooser, sample
+
+__all__ = ["DataInfo", "check_feasible", "data_info_for", "layers_of", "probe_space", "task_of"]
 
 
 @dataclass(frozen=True)
@@ -22,23 +25,6 @@ class DataInfo:
 
     input_shape: tuple[int, ...]
     n_labels: int
-
-
-def _section_args(config: dict, section: str) -> dict:
-    """A fit config section's arguments, under ``init_args`` when it is a ``class_path`` form."""
-    node = config.get(section) or {}
-    return node["init_args"] if isinstance(node.get("init_args"), dict) else node
-
-
-def layers_of(config: dict) -> list[dict] | None:
-    """The layer spec of a fit config (``model.layers``), if any."""
-    layers = _section_args(config, "model").get("layers")
-    return layers if isinstance(layers, list) else None
-
-
-def task_of(config: dict) -> str:
-    """``model.task`` (default multiclass)."""
-    return str(_section_args(config, "model").get("task", "multiclass"))
 
 
 def check_feasible(layers: list[dict], info: DataInfo, task: str,
@@ -59,16 +45,22 @@ def check_feasible(layers: list[dict], info: DataInfo, task: str,
     return None, n_params
 
 
-def probe_space(cfg: SearchConfig, info: DataInfo) -> dict[str, Any]:
-    """Build the space at its ends; raise :class:`UserError` when no end is feasible."""
+def probe_space(cfg: SearchConfig, data_info: Callable[[dict], DataInfo]) -> dict[str, Any]:
+    """Build the space at its ends; raise :class:`UserError` when no end is feasible.
+
+    Each probe reads the data of its own trial config (overrides and sampled values applied, e.g.
+    a searched ``data.image_size``), through ``data_info`` (:func:`data_info_for`: this also
+    builds the store trials train on, once, before any worker starts).
+    """
     problems: dict[str, Any] = {}
     for mode in PROBES:
         scalars, layers = sample(cfg.space, probe_chooser(mode))
         config = trial_fit_config(cfg, scalars, layers)
         spec = layers_of(config)
         if spec is None:
+            data_info(config)
             return {}
-        problem, n_params = check_feasible(spec, info, task_of(config), cfg.study.max_params)
+        problem, n_params = check_feasible(spec, data_info(config), task_of(config), cfg.study.max_params)
         if problem is None:
             problems[mode] = n_params
             continue
@@ -91,7 +83,7 @@ def data_info_for(config: dict) -> DataInfo:
     """
     from autolit.datamodules import StoreDataModule
 
-    data = _section_args(config, "data")
+    data = section_args(config, "data")
     key = tuple(repr(data.get(k)) for k in _DATA_KEYS)
     if key not in _info_cache:
         args = {k: data[k] for k in _DATA_KEYS if data.get(k) is not None}

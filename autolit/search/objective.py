@@ -2,18 +2,21 @@
 
 Outcomes, following keras-tuner's FailedTrialError vs FatalError split:
 
-* infeasible spec (shapes collapse, wrong head, over ``study.max_params``), out of memory, a
-  NaN/inf loss → the trial is *pruned* with its ``reason`` user attribute (pruned rather than
-  failed so TPE learns to avoid that region) and the study goes on;
+* infeasible spec (shapes collapse, wrong head, over ``study.max_params``), CUDA out of memory
+  (``cuda_oom``), a NaN/inf loss → the trial is *pruned* with its ``reason`` user attribute
+  (pruned rather than failed so TPE learns to avoid that region) and the study goes on;
 * any other exception → the trial *fails* with its ``reason`` and the traceback in
   ``trial_<n>/error.txt``; the study goes on;
 * :class:`~autolit.errors.UserError` (a config mistake) → propagates and stops the search.
+
+What the fit prints (Lightning's banners, warnings) goes to ``trial_<n>/trial.log``.
 """
 
 from __future__ import annotations
 
 import gc
 import math
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -26,9 +29,10 @@ from autolit.search.callbacks import make_pruning_callback
 from autolit.search.config import SearchConfig, trial_fit_config
 from autolit.search.devices import Slot
 from autolit.search.feasibility import DataInfo, check_feasible, data_info_for, layers_of, task_of
-from autolit.search.records import CHECKPOINT, RUN_DIR, trial_dir
+from autolit.search.lifetime import output_to
+from autolit.search.records import CHECKPOINT, N_LAYERS, N_PARAMS, RUN_DIR, SLOT, TRIAL_LOG, trial_dir
 from autolit.search.space import sample, trial_chooser
-from autolit.search.storage import WORKER_ATTR, worker_tag
+from autolit.search.storage import PROCESS_ATTR, WORKER_ATTR, process_identity, worker_tag
 from autolit.search.study import REASON, RETRY_OF, TrialFailed
 
 FitFn = Callable[..., Any]
@@ -46,15 +50,19 @@ class Objective:
 
     def __init__(self, cfg: SearchConfig, slot: Slot, runs_dir: Path, *, fit: FitFn,
                  data_info: Callable[[dict], DataInfo] = data_info_for,
-                 pruning: Callable[[optuna.Trial, str], Any] = make_pruning_callback) -> None:
+                 pruning: Callable[[optuna.Trial, str], Any] = make_pruning_callback,
+                 log_output: bool = True) -> None:
         self.cfg, self.slot, self.runs_dir = cfg, slot, runs_dir
         self.fit, self.data_info, self.pruning = fit, data_info, pruning
+        self.log_output = log_output  # the fit's stdout/stderr into trial_<n>/trial.log
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(WORKER_ATTR, worker_tag())
-        trial.set_user_attr("slot", self.slot.label)
+        trial.set_user_attr(PROCESS_ATTR, process_identity())
+        trial.set_user_attr(SLOT, self.slot.label)
         config = self.trial_config(trial)
-        run_dir = trial_dir(self.runs_dir, trial.study.study_name, trial.number)
+        # Absolute: status, report and export read it back from the storage, from any folder.
+        run_dir = trial_dir(self.runs_dir, trial.study.study_name, trial.number).absolute()
         trial.set_user_attr(RUN_DIR, str(run_dir))
         try:
             return self._fit(trial, config, run_dir)
@@ -70,23 +78,25 @@ class Objective:
         config = trial_fit_config(self.cfg, scalars, layers, extra)
         spec = layers_of(config)
         if spec is not None:
+            trial.set_user_attr(N_LAYERS, len(spec))
             info = self.data_info(config)
             problem, n_params = check_feasible(spec, info, task_of(config), self.cfg.study.max_params)
             if n_params is not None:
-                trial.set_user_attr("n_params", n_params)
+                trial.set_user_attr(N_PARAMS, n_params)
             if problem:
                 _prune(trial, f"infeasible: {problem}")
         return config
 
     def _fit(self, trial: optuna.Trial, config: dict, run_dir: Path) -> float:
         pruning = self.pruning(trial, self.cfg.study.metric)
-        try:
-            result = self.fit(config, run_dir=run_dir, callbacks=[pruning], test=False, progress=False)
-        except (UserError, optuna.TrialPruned):
-            raise
-        except Exception as exc:  # noqa: BLE001 - every trial-level fault is recorded, see module doc
-            _handle_fault(trial, exc, run_dir)
-            raise  # not reached: _handle_fault raises
+        with output_to(run_dir / TRIAL_LOG, enabled=self.log_output):
+            try:
+                result = self.fit(config, run_dir=run_dir, callbacks=[pruning], test=False, progress=False)
+            except (UserError, optuna.TrialPruned):
+                raise
+            except Exception as exc:  # noqa: BLE001 - every trial-level fault is recorded, see module doc
+                _handle_fault(trial, exc, run_dir)
+                raise  # not reached: _handle_fault raises
         try:
             pruning.check_pruned()
         except optuna.TrialPruned as exc:
@@ -123,12 +133,14 @@ def _handle_fault(trial: optuna.Trial, exc: Exception, run_dir: Path) -> None:
     detail = " ".join(str(exc).split())[:300]
     reason = None
     if isinstance(exc, torch.OutOfMemoryError):
-        reason = f"out_of_memory: {detail}"
+        reason = f"cuda_oom: {detail}"
     elif isinstance(exc, NonFiniteLossError):
         reason = f"non_finite_loss: {detail}"
     else:
+        text = "".join(traceback.format_exception(exc))
+        print(text, file=sys.stderr, flush=True)  # into trial.log, with what led to it
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.txt").write_text("".join(traceback.format_exception(exc)))
+        (run_dir / "error.txt").write_text(text)
     # The fit's finished frames still hold the model, optimizer state and batches, and the exception
     # keeps them alive until Optuna drops it; clear them so Objective.__call__ frees that memory.
     traceback.clear_frames(exc.__traceback__)

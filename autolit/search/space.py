@@ -10,6 +10,7 @@ get a name (a block repeated twice never names widths of a third repetition).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ _RANGE_KEYS = {
 }
 LAYERS_KEY = "model.layers"
 PROBES = ("low", "mid", "high")
+MAX_REPEAT = 64  # repetitions of one repeat block
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,8 @@ def _parse_numeric(spec: dict, kind: str, where: str) -> Range:
     number = int if kind == "int" else (int, float)
     for key in ("low", "high"):
         value = spec.get(key)
-        if isinstance(value, bool) or not isinstance(value, number):
-            raise UserError(f"{where}.{key} is {value!r}: give a {kind} (both low and high are needed)")
+        if isinstance(value, bool) or not isinstance(value, number) or not math.isfinite(value):
+            raise UserError(f"{where}.{key} is {value!r}: give a finite {kind} (both low and high are needed)")
     low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
     if low > high:
         raise UserError(f"{where}: low {low} is above high {high}: swap them")
@@ -199,13 +201,17 @@ def _parse_entry(entry: Any, where: str) -> Layer | Repeat:
 
 
 def _parse_count(raw: Any, where: str) -> Range:
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_REPEAT:
         return Range(type="int", low=raw, high=raw)
     if not isinstance(raw, dict) or sorted(set(raw) - {"low", "high", "step"}):
-        raise UserError(f"{where} is {raw!r}: give {{low: 1, high: 3}} (optionally step) or a fixed count")
+        raise UserError(f"{where} is {raw!r}: give {{low: 1, high: 3}} (optionally step) or a fixed count "
+                        f"from 0 to {MAX_REPEAT}")
     count = _parse_numeric({**raw, "type": "int"}, "int", where)
     if count.low < 0:
         raise UserError(f"{where}.low is {count.low}: a repeat count cannot be negative")
+    if count.high > MAX_REPEAT:
+        raise UserError(f"{where}.high is {count.high}: at most {MAX_REPEAT} repetitions (each is checked on the "
+                        "meta device, and such a network would not train); lower it")
     return count
 
 

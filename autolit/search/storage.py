@@ -19,11 +19,12 @@ from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
 from autolit.search.study import retry_once
 
 RDB_SCHEMES = ("postgresql://", "postgresql+psycopg2://", "postgres://")
 WORKER_ATTR = "worker"  # "host:pid" of the process running a trial, set when the trial starts
+PROCESS_ATTR = "worker_process"  # its process_identity(): tells a reused pid from the worker
 
 
 def default_storage(runs_dir: str | Path, study_name: str) -> str:
@@ -50,14 +51,40 @@ def is_rdb(spec: str) -> bool:
     return spec.startswith(RDB_SCHEMES)
 
 
-def open_storage(spec: str, *, heartbeat_interval: int = 60, grace_period: int = 120) -> optuna.storages.BaseStorage:
-    """Open the storage named by ``spec`` (file path or postgresql:// URL)."""
+def open_storage(spec: str, *, heartbeat_interval: int = 60, grace_period: int = 120,
+                 create: bool = True) -> optuna.storages.BaseStorage:
+    """Open the storage named by ``spec`` (file path or postgresql:// URL).
+
+    A journal file is read through once here, so a damaged one (truncated or overwritten bytes,
+    another kind of file) stops with one line naming it instead of a decoder traceback later.
+    ``create=False`` (readers: status, report) does not create missing folders.
+    """
     spec = check_storage(spec)
     if is_rdb(spec):
         return _open_rdb(spec, heartbeat_interval, grace_period)
-    path = Path(spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return _open_journal(Path(spec), create)
+
+
+# What optuna's journal replay raises on bytes it did not write (it asserts on unknown op codes).
+_DAMAGED = (UnicodeDecodeError, ValueError, AssertionError, KeyError, TypeError, IndexError, AttributeError)
+
+
+def _open_journal(path: Path, create: bool) -> JournalStorage:
+    if path.is_dir():
+        raise UserError(f"--storage {path} is a folder: give a journal file, e.g. {path / 'journal.log'}")
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        storage.get_all_studies()  # replays the whole journal once
+    except OSError as exc:
+        raise UserError(f"--storage {path}: cannot open the journal file ({exc.strerror or one_line(exc)}): "
+                        "give a journal path in a writable folder with free space") from None
+    except _DAMAGED as exc:
+        raise UserError(f"--storage {path}: not a readable Optuna journal ({one_line(exc, 120)}); the file is "
+                        "damaged or of another kind: restore it from a copy, or give a new --storage "
+                        "(and --study-name) to start afresh") from None
+    return storage
 
 
 def _driver_url(url: str) -> str:
@@ -104,6 +131,17 @@ def worker_tag() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def process_identity(pid: int | None = None) -> str | None:
+    """``<boot id>:<start time>`` of a process (Linux), so a pid reused after a crash or a reboot is
+    not taken for the worker that once had it; ``None`` where /proc cannot tell."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{os.getpid() if pid is None else pid}/stat").read_text()
+        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, starttime
+    except (OSError, IndexError):
+        return None
+
+
 def _alive(tag: object, other_hosts_alive: bool) -> bool:
     """Whether the process named by a ``host:pid`` tag may still run."""
     if not isinstance(tag, str) or ":" not in tag:
@@ -122,6 +160,14 @@ def _alive(tag: object, other_hosts_alive: bool) -> bool:
     return True
 
 
+def _reused(tag: object, identity: object) -> bool:
+    """Whether the live process with the tag's pid (on this host) is another than the one recorded."""
+    if not isinstance(identity, str) or not isinstance(tag, str) or tag.rsplit(":", 1)[0] != socket.gethostname():
+        return False
+    now = process_identity(int(tag.rsplit(":", 1)[1]))
+    return now is not None and now != identity
+
+
 def recover_stale(study: optuna.Study, *, single_host: bool = True) -> list[int]:
     """Fail RUNNING trials whose worker is gone and enqueue each once more; return their numbers.
 
@@ -132,7 +178,8 @@ def recover_stale(study: optuna.Study, *, single_host: bool = True) -> list[int]
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         tag = trial.user_attrs.get(WORKER_ATTR)
-        if _alive(tag, other_hosts_alive=not single_host) or (tag is None and not single_host):
+        alive = _alive(tag, other_hosts_alive=not single_host) and not _reused(tag, trial.user_attrs.get(PROCESS_ATTR))
+        if alive or (tag is None and not single_host):
             continue
         try:
             if not study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):

@@ -11,6 +11,7 @@ import inspect
 import warnings
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -59,8 +60,11 @@ def check_component(spec: Any, registry: dict[str, type], where: str) -> dict:
 def make_sampler(spec: dict, *, seed: int, parallel: bool) -> optuna.samplers.BaseSampler:
     """Build the sampler; TPE defaults to multivariate+group and constant_liar when parallel.
 
-    ``seed`` always wins over a ``seed`` in ``spec``: the driver derives one seed per worker from
-    it (:func:`sampler_base_seed`), so parallel workers never draw the same startup samples.
+    ``seed`` always wins over a ``seed`` in ``spec``. It is a *base*: before each trial samples,
+    the sampler's random state is reseeded from ``(seed, trial number)`` (:func:`seed_per_trial`).
+    The storage hands out trial numbers atomically, so every worker of every launch on one storage
+    draws differently (two identical commands used to derive the same seeds from the trial count
+    they both read at start), while a rerun replays the same draws for the same history.
     """
     kwargs = {k: v for k, v in spec.items() if k not in ("type", "seed")}
     cls = SAMPLERS[spec["type"]]
@@ -74,13 +78,55 @@ def make_sampler(spec: dict, *, seed: int, parallel: bool) -> optuna.samplers.Ba
         kwargs.setdefault("constant_liar", parallel)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return cls(**kwargs)
+        return seed_per_trial(cls(**kwargs), seed)
 
 
 def sampler_base_seed(spec: dict, study_seed: int) -> int:
-    """The seed a study's workers derive theirs from: ``sampler.seed`` if given, else ``study.seed``."""
+    """The seed a study's samplers derive theirs from: ``sampler.seed`` if given, else ``study.seed``."""
     seed = spec.get("seed")
     return study_seed if seed is None else int(seed)
+
+
+def trial_seed(base: int, number: int, stream: int = 0) -> int:
+    """A 32-bit seed for random stream ``stream`` of trial ``number``."""
+    return int(np.random.SeedSequence([base, number, stream]).generate_state(1)[0])
+
+
+def _random_states(sampler: object) -> list[np.random.RandomState]:
+    """The numpy random states a sampler (and the samplers it holds) draws from, in a fixed order."""
+    found: list[np.random.RandomState] = []
+    todo, seen = [sampler], set()
+    while todo:
+        obj = todo.pop(0)
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        for name in sorted(vars(obj)):
+            value = vars(obj)[name]
+            if isinstance(value, optuna.samplers.BaseSampler):
+                todo.append(value)
+            elif hasattr(value, "rng") and isinstance(getattr(value, "rng"), np.random.RandomState):
+                found.append(value.rng)  # optuna's LazyRandomState
+            elif isinstance(value, np.random.RandomState):
+                found.append(value)
+    return found
+
+
+def seed_per_trial(sampler: optuna.samplers.BaseSampler, base: int) -> optuna.samplers.BaseSampler:
+    """Make ``sampler`` reseed its random states from ``(base, trial number)`` in ``before_trial``.
+
+    Optuna calls ``before_trial`` in ``Trial.__init__`` right after the storage created the trial
+    (so its number is final) and before any relative or independent sample is drawn.
+    """
+    original = sampler.before_trial
+
+    def before_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        for stream, state in enumerate(_random_states(sampler)):
+            state.seed(trial_seed(base, trial.number, stream))
+        original(study, trial)
+
+    sampler.before_trial = before_trial  # type: ignore[method-assign]
+    return sampler
 
 
 def make_pruner(spec: dict) -> optuna.pruners.BasePruner:

@@ -5,10 +5,13 @@ study holds ``n_trials`` counted trials (complete, pruned, or failed with a reas
 deadline passes. Workers are started with the ``spawn`` context and the slot's environment
 (``CUDA_VISIBLE_DEVICES`` …) already set, so a child sees only its GPU from its first import of
 torch. A :class:`~autolit.errors.UserError` in any worker stops the whole search (exit 2).
+A worker dies with the driver (:func:`~autolit.search.lifetime.die_with_parent`) and writes its
+output to ``worker-<slot>.log`` and each trial's ``trial.log``, never to the driver's terminal.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing as mp
 import os
 import random
@@ -26,6 +29,8 @@ from autolit.errors import UserError
 from autolit.search import study as study_lib
 from autolit.search.config import SearchConfig, load_search_config
 from autolit.search.devices import Slot
+from autolit.search.lifetime import die_with_parent, redirect_output
+from autolit.search.records import worker_log
 from autolit.search.storage import is_rdb, open_storage
 
 ObjectiveFactory = Callable[[SearchConfig, Slot, Path], Callable[[optuna.Trial], float]]
@@ -45,15 +50,23 @@ class WorkerJob:
     slot: Slot
     runs_dir: str
     n_workers: int
-    sampler_seed: int
+    sampler_seed: int            # the base of every trial's sampler seed (study.seed_per_trial)
     parent_pid: int
+
+    @property
+    def log(self) -> Path:
+        """This worker's own log (what it prints outside trials, a crash's traceback)."""
+        return worker_log(self.runs_dir, self.study_name, self.slot.label)
 
 
 def worker_main(job: WorkerJob, factory: ObjectiveFactory, errors: Any) -> None:
-    """Entry point of a worker process (also callable in-process for tests)."""
+    """Entry point of a worker process."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    die_with_parent(job.parent_pid)
     sys.argv = sys.argv[:1]  # the parent's CLI flags are not this process's (LightningCLI reads argv)
     try:
+        redirect_output(job.log)
+        faulthandler.enable()  # a hard crash (segfault, abort) leaves its Python stack in the log
         run_worker(job, factory)
     except UserError as exc:
         errors.put(str(exc))

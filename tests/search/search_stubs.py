@@ -2,7 +2,10 @@
 
 Lives in its own module (not a test file) so spawned worker processes can import it by name.
 The fake fit reads ``stub:`` from the fit config: ``sleep`` seconds per epoch, ``epochs``,
-``fail`` (a parameter value that raises) and ``nan`` (lr above which the loss "diverges").
+``fail`` (a parameter value that raises), ``nan`` (lr above which the loss "diverges"),
+``hang_file`` + ``hang_from`` (trials numbered ``hang_from`` or more wait, before their first epoch,
+for as long as that file exists: a test can kill a search while those are surely running),
+``crash`` (the worker process dies at once with that exit code) and ``print`` (text the fit prints).
 """
 
 from __future__ import annotations
@@ -62,6 +65,17 @@ def fake_fit(config: dict, *, run_dir: Path, callbacks: Any = (), test: bool = T
         raise ValueError("a bug in the fit")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    if "print" in stub:
+        print(stub["print"], flush=True)
+        print(stub["print"], file=sys.stderr, flush=True)
+    if "crash" in stub:
+        os._exit(int(stub["crash"]))
+    number = int(run_dir.name.rsplit("_", 1)[-1])
+    deadline = time.time() + 120
+    while "hang_file" in stub and number >= stub.get("hang_from", 0) and Path(stub["hang_file"]).exists():
+        time.sleep(0.1)
+        if time.time() > deadline:
+            break
     final = _score(config)
     trainer = SimpleNamespace(sanity_checking=False, callback_metrics={}, current_epoch=0, should_stop=False)
     epochs = int(stub.get("epochs", 3))

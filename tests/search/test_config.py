@@ -57,3 +57,42 @@ def test_trial_config_applies_overrides_then_samples_and_drops_preset(tmp_path):
     assert config["trainer"]["max_epochs"] == 2 and config["data"]["batch_size"] == 16
     assert config["model"] == {"layers": [{"Flatten": {}}]}
     assert cfg.fit_config["model"] == {"preset": "mlp"}  # base config untouched
+
+
+REGRESSION_FIT = {"model": {"task": "regression", "layers": [{"Flatten": {}}, {"Linear": {"out_features": 1}}]},
+                  "data": {"store": "s"}}
+
+
+@pytest.mark.parametrize("fit, study, overrides, metric, direction", [
+    (None, {}, None, "val/acc", "maximize"),                                     # multiclass: its monitor
+    (REGRESSION_FIT, {}, None, "val/mae", "minimize"),                           # regression: val/mae, minimize
+    (None, {}, {"model.task": "regression"}, "val/mae", "minimize"),             # the task trials get
+    (REGRESSION_FIT, {"metric": "val/r2"}, None, "val/r2", "maximize"),
+    (None, {"metric": "val/loss"}, None, "val/loss", "minimize"),
+    (REGRESSION_FIT, {"metric": "val/rmse", "direction": "maximize"}, None, "val/rmse", "maximize"),  # as told
+])
+def test_metric_and_direction_default_from_the_task(tmp_path, fit, study, overrides, metric, direction):
+    study = {"metric": None, **study}  # write_configs sets val/acc: null means "not given"
+    path = write_configs(tmp_path, fit=fit, study=study, extra={"overrides": overrides} if overrides else None)
+    cfg = load_search_config(path)
+    assert (cfg.study.metric, cfg.study.direction) == (metric, direction)
+
+
+def test_a_metric_the_task_does_not_log_is_refused_at_load_with_the_valid_names(tmp_path):
+    path = write_configs(tmp_path, fit=REGRESSION_FIT, study={"metric": "val/acc"})
+    with pytest.raises(UserError, match=r"study\.metric is 'val/acc'.*, which a regression fit does not log: "
+                                        r"use one of val/loss, val/mae, val/rmse, val/r2"):
+        load_search_config(path)
+    path = write_configs(tmp_path, study={"metric": "val/accuracy"})
+    with pytest.raises(UserError, match=r"'val/accuracy' \(did you mean 'val/acc'\?\)"):
+        load_search_config(path)
+
+
+@pytest.mark.parametrize("study, match", [
+    ({"seed": -1}, r"study\.seed is -1: give a number between 0 and 2147483647"),
+    ({"sampler": {"type": "TPESampler", "seed": 2**40}}, r"study\.sampler\.seed is 1099511627776"),
+    ({"name": "a/b"}, r"study\.name is 'a/b': give a name without '/'"),
+])
+def test_numbers_and_names_out_of_range_are_refused(tmp_path, study, match):
+    with pytest.raises(UserError, match=match):
+        load_search_config(write_configs(tmp_path, study=study))

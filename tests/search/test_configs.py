@@ -16,6 +16,6 @@ SHAPES = {"digits": DataInfo((1, 8, 8), 10), "mnist": DataInfo((1, 28, 28), 10)}
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_search_config_is_valid(path):
     cfg = load_search_config(path)
-    probes = probe_space(cfg, SHAPES[path.stem])
+    probes = probe_space(cfg, lambda config: SHAPES[path.stem])
     assert isinstance(probes["low"], int) and isinstance(probes["mid"], int), probes  # they build, under max_params
     assert cfg.space.layers is not None and "optimizer.init_args.lr" in cfg.space.scalars

@@ -74,3 +74,28 @@ def test_two_hosts_share_study_and_heartbeat_recovers_killed_trial(tmp_path):
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     assert sum(t.state == TrialState.COMPLETE for t in trials) >= 6
     optuna.delete_study(study_name=name, storage=_study(name)._storage)
+
+
+def test_report_and_status_read_a_postgresql_study(tmp_path):
+    from synthetic_study import make_study
+
+    name = f"pg-report-{uuid.uuid4().hex[:8]}"
+    study = make_study(_study_storage(), name, 30)
+    try:
+        out = tmp_path / "report"
+        proc = subprocess.run([sys.executable, "-m", "autolit.search", "report", "--storage", URL, "--study-name",
+                               name, "--out", str(out)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.startswith("report of 30 trials") and (out / "index.html").is_file()
+        assert len((out / "trials.csv").read_text().splitlines()) == 31
+        status = subprocess.run([sys.executable, "-m", "autolit.search", "status", "--storage", URL, "--study-name",
+                                 name], capture_output=True, text=True, timeout=120)
+        assert status.returncode == 0 and "running:" in status.stdout, status.stderr[-2000:]
+    finally:
+        optuna.delete_study(study_name=name, storage=study._storage)
+
+
+def _study_storage():
+    from autolit.search.storage import open_storage
+
+    return open_storage(URL)

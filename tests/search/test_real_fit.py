@@ -27,7 +27,7 @@ def test_cli_two_workers_trial_folders_table_and_export(tmp_path, tiny_store):
     run = _cli("--config", str(path), "--n-trials", "3", "--devices", "cpu:2", "--runs-dir",
                str(tmp_path / "runs"), cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "study tiny:" in run.stdout and "layers.0.repeat=" in run.stdout
+    assert "study tiny:" in run.stdout and "L0.n=" in run.stdout and "n = repeat count" in run.stdout
 
     study = optuna.load_study(study_name="tiny", storage=open_storage(str(journal)))
     done = study.get_trials(states=(TrialState.COMPLETE,))
@@ -42,7 +42,7 @@ def test_cli_two_workers_trial_folders_table_and_export(tmp_path, tiny_store):
     assert list(folder.glob("events.out.tfevents.*")) and (folder / "checkpoints" / "best.ckpt").is_file()
 
     status = _cli("status", "--storage", str(journal), "--study-name", "tiny", cwd=tmp_path)
-    assert status.returncode == 0 and status.stdout.splitlines()[3].split()[0] == str(best.number)
+    assert status.returncode == 0 and status.stdout.splitlines()[2].split()[0] == str(best.number)
     export = _cli("best", "--storage", str(journal), "--study-name", "tiny", "--export", str(tmp_path / "out"),
                   cwd=tmp_path)
     assert export.returncode == 0, export.stderr[-3000:]

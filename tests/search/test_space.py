@@ -71,7 +71,7 @@ def test_probes_take_range_ends():
     ({"type": "float", "low": 1, "hgih": 2}, r"unknown key\(s\) \['hgih'\]"),
     ({"type": "float", "low": 2, "high": 1}, r"low 2 is above high 1: swap them"),
     ({"type": "float", "low": 0, "high": 1, "log": True}, r"log scale needs low > 0"),
-    ({"type": "int", "low": 1.5, "high": 3}, r"space\.x\.low is 1\.5: give a int"),
+    ({"type": "int", "low": 1.5, "high": 3}, r"space\.x\.low is 1\.5: give a finite int"),
     ({"type": "int", "low": 1, "high": 9, "log": True, "step": 2}, r"step and log cannot be combined"),
     ({"type": "categorical", "choices": []}, r"choices is \[\]: give a non-empty list"),
     ({"type": "categorical", "choices": [[1, 2]]}, r"choices contains \[1, 2\]"),
@@ -93,3 +93,9 @@ def test_bad_range_specs_name_key_and_fix(spec, match):
 def test_bad_space_names_key(raw, match):
     with pytest.raises(UserError, match=match):
         parse_space(raw)
+
+
+@pytest.mark.parametrize("bound", [float("nan"), float("inf")])
+def test_a_range_bound_that_is_not_finite_is_refused(bound):
+    with pytest.raises(UserError, match=r"space\.optimizer\.init_args\.lr\.high is (nan|inf): give a finite float"):
+        parse_space({"optimizer.init_args.lr": {"type": "float", "low": 1e-4, "high": bound}})

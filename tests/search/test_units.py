@@ -14,7 +14,8 @@ from optuna.trial import TrialState
 from autolit.errors import UserError
 from autolit.search.callbacks import PruningReporter
 from autolit.search.devices import parse_devices
-from autolit.search.records import best_trial, format_table
+from autolit.search.records import best_trial
+from autolit.search.status import format_table
 from autolit.search.storage import check_storage, open_storage, recover_stale
 from autolit.search.study import n_counted
 
@@ -71,7 +72,7 @@ def test_counted_trials_exclude_worker_deaths(tmp_path):
 ])
 def test_device_slots(spec, per, want, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    slots = parse_devices(spec, per, gpus=0, cores=2)
+    slots = parse_devices(spec, per, gpus=0 if spec == "auto" else 2, cores=2)
     assert [(s.accelerator, s.gpu, s.threads, s.env["CUDA_VISIBLE_DEVICES"]) for s in slots] == want
     assert len({s.index for s in slots}) == len(slots)
 
@@ -81,11 +82,25 @@ def test_auto_uses_all_gpus(monkeypatch):
     assert [s.label for s in parse_devices("auto", 2, gpus=2, cores=16)] == ["gpu0#0", "gpu0#1", "gpu1#2", "gpu1#3"]
 
 
-@pytest.mark.parametrize("spec, match", [("cpu:0", r"cpu:N with N >= 1"), ("gpu", r"use auto, cpu:N or GPU ids"),
-                                         ("cpu:x", r"cpu:N")])
+@pytest.mark.parametrize("spec, match", [("cpu:0", r"cpu:N with 1 <= N <= 64"), ("gpu", r"use auto, cpu:N or GPU ids"),
+                                         ("cpu:x", r"cpu:N"), ("cpu:500", r"cpu:N with 1 <= N <= 64"),
+                                         ("0,0", r"a GPU is listed twice; use --per-device")])
 def test_bad_devices(spec, match):
     with pytest.raises(UserError, match=match):
-        parse_devices(spec, cores=2)
+        parse_devices(spec, cores=2, gpus=2)
+
+
+def test_devices_naming_a_gpu_that_is_not_there_stop_with_what_is_visible(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with pytest.raises(UserError, match=r"--devices 5: GPU 5 is not visible: this machine shows no GPU; "
+                                        r"use --devices auto, cpu:N"):
+        parse_devices("5", gpus=0)
+    with pytest.raises(UserError, match=r"--devices 0,2: GPU 2 is not visible: this machine shows 2 GPU\(s\), ids 0\.\.1"):
+        parse_devices("0,2", gpus=2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    with pytest.raises(UserError, match=r"shows 1 GPU\(s\), ids 0\.\.0 \(CUDA_VISIBLE_DEVICES='3'\)"):
+        parse_devices("1")
+    assert parse_devices("0")[0].env["CUDA_VISIBLE_DEVICES"] == "3"
 
 
 def _trainer(epoch, acc, sanity=False):
@@ -122,28 +137,29 @@ def test_table_ranks_best_first(tmp_path):
     text = format_table(study)
     lines = text.splitlines()
     assert lines[0] == "study s: 2 complete, 1 pruned (maximize)"
-    assert lines[3].split()[:3] == ["1", "0.9000", "COMPLETE"] and "lr=" in lines[3]
-    assert "layers.0.repeat=" in lines[3] and "infeasible" in lines[5]
+    assert lines[2].split()[:3] == ["1", "0.9000", "COMPLETE"] and "lr=" in lines[2] and "L0.n=" in lines[2]
+    assert lines[3].split()[:3] == ["0", "0.5000", "COMPLETE"]
+    assert lines[4].split()[:3] == ["2", "-", "PRUNED"] and "infeasible" in lines[4]
+    assert "lr = optimizer.init_args.lr" in text and "n = repeat count" in text  # the legend
     assert best_trial(study).number == 1
 
 
-def test_workers_draw_different_samples_even_with_an_explicit_sampler_seed(tmp_path):
-    from autolit.search.config import load_search_config
-    from autolit.search.driver import SearchRun, make_jobs, open_study
+@pytest.mark.parametrize("kind", ["TPESampler", "RandomSampler", "NSGAIISampler"])
+def test_sampler_draws_follow_the_trial_number_not_the_worker(tmp_path, kind):
+    """Two workers (two launches) with the same base seed on one storage draw differently, because
+    each trial's draws are seeded from its number; the same numbers replay the same draws."""
     from autolit.search.study import make_sampler
 
-    path = write_configs(tmp_path, study={"sampler": {"type": "TPESampler", "seed": 5}})
-    run = SearchRun(cfg=load_search_config(path), storage=str(tmp_path / "j.log"), study_name="stub",
-                    n_trials=4, timeout=None, slots=parse_devices("cpu:2", cores=2), runs_dir=tmp_path)
-    seeds = [job.sampler_seed for job in make_jobs(run, open_study(run))]
-    assert seeds == [5000, 5001]
+    storage = open_storage(str(tmp_path / "j.log"))
+    optuna.create_study(study_name="s", storage=storage)
+    workers = [optuna.load_study(study_name="s", storage=storage,
+                                 sampler=make_sampler({"type": kind, "seed": 5}, seed=5, parallel=True))
+               for _ in range(2)]
+    drawn = [workers[i % 2].ask().suggest_float("lr", 1e-4, 1.0, log=True) for i in range(4)]
+    assert len(set(drawn)) == 4  # before: both workers' samplers were seeded alike and drew alike
 
-    def first_lr(seed: int) -> float:
-        study = optuna.create_study(sampler=make_sampler({"type": "TPESampler", "seed": 5}, seed=seed,
-                                                         parallel=True))
-        return study.ask().suggest_float("lr", 1e-4, 1.0, log=True)
-
-    assert first_lr(seeds[0]) != first_lr(seeds[1]) and first_lr(seeds[0]) == first_lr(seeds[0])
+    again = optuna.create_study(sampler=make_sampler({"type": kind}, seed=5, parallel=True))
+    assert [again.ask().suggest_float("lr", 1e-4, 1.0, log=True) for _ in range(4)] == drawn  # a rerun replays
 
 
 def test_out_of_memory_trial_is_pruned_with_its_memory_released(tmp_path, monkeypatch):
@@ -173,5 +189,20 @@ def test_out_of_memory_trial_is_pruned_with_its_memory_released(tmp_path, monkey
     study.optimize(run, n_trials=1)
     trial = study.trials[0]
     assert trial.state == TrialState.PRUNED
-    assert trial.user_attrs["reason"].startswith("out_of_memory: CUDA out of memory")
+    assert trial.user_attrs["reason"].startswith("cuda_oom: CUDA out of memory")
     assert alive_when_freed and not any(alive_when_freed)
+
+
+def test_recover_stale_tells_a_reused_pid_from_the_worker_that_had_it(tmp_path):
+    """After a crash or a reboot another process may have the dead worker's pid: still stale."""
+    from autolit.search.storage import process_identity
+
+    study = _journal_study(tmp_path)
+    host = socket.gethostname()
+    reused, mine = study.ask(), study.ask()
+    for trial, identity in ((reused, "another-boot:12345"), (mine, process_identity())):
+        trial.set_user_attr("worker", f"{host}:{os.getpid()}")  # a live pid: this test's
+        trial.set_user_attr("worker_process", identity)
+    assert process_identity() is not None
+    assert recover_stale(study) == [reused.number]
+    assert study.get_trials()[mine.number].state == TrialState.RUNNING

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -120,36 +121,55 @@ def test_cli_refuses_sqlite(tmp_path):
     assert proc.returncode == 2 and "SQLite locks up under parallel workers" in err
 
 
+def _load(journal: Path) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return optuna.load_study(study_name="stub", storage=open_storage(str(journal))).get_trials()
+    except KeyError:  # the driver has not created the study yet
+        return []
+
+
+def _wait_for(journal: Path, done, timeout: float = 90) -> list[optuna.trial.FrozenTrial]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        trials = _load(journal)
+        if done(trials):
+            return trials
+        time.sleep(0.3)
+    raise AssertionError(f"timed out; trials: {[(t.number, t.state.name) for t in _load(journal)]}")
+
+
 def test_sigkill_whole_search_then_rerun_recovers(tmp_path):
-    """SIGKILL parent and workers mid-trial; the same command again completes the study."""
-    fit = {**FIT, "stub": {"sleep": 0.4, "epochs": 3}}
+    """SIGKILL parent and workers mid-trial; the same command again completes the study.
+
+    Trials numbered 2 and up wait while ``hang`` exists, so the ones running when the test kills
+    the search cannot finish between its look at the states and the kill.
+    """
+    hang = tmp_path / "hang"
+    hang.touch()
+    fit = {**FIT, "stub": {"sleep": 0.1, "epochs": 3, "hang_file": str(hang), "hang_from": 2}}
     path = write_configs(tmp_path, fit=fit, study={"pruner": {"type": "NopPruner"}})
     journal = tmp_path / "journal.log"
     args = ["--config", str(path), "--n-trials", "6", "--devices", "cpu:2", "--storage", str(journal),
             "--study-name", "stub", "--runs-dir", str(tmp_path / "runs")]
     proc = _cli(args, start_new_session=True)
-    storage = open_storage(str(journal))
-    deadline = time.time() + 90
-    while time.time() < deadline:  # wait until >= 1 trial finished and 1 is running
-        time.sleep(0.3)
-        try:
-            trials = optuna.load_study(study_name="stub", storage=storage).get_trials()
-        except KeyError:
-            continue
-        states = [t.state for t in trials]
-        if TrialState.COMPLETE in states and TrialState.RUNNING in states:
-            break
+    _wait_for(journal, lambda ts: any(t.state == TrialState.COMPLETE for t in ts)
+              and any(t.state == TrialState.RUNNING and t.number >= 2 for t in ts))
+    live = subprocess.run([sys.executable, "-m", "autolit.search", "report", "--storage", str(journal), "--study-name",
+                           "stub", "--out", str(tmp_path / "live")], capture_output=True, text=True, timeout=120)
+    assert live.returncode == 0, live.stderr  # a report of the study while it runs
+    assert ",RUNNING," in (tmp_path / "live" / "trials.csv").read_text()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
-    before = optuna.load_study(study_name="stub", storage=open_storage(str(journal))).get_trials()
+    before = _load(journal)
     completed = {t.number: t.value for t in before if t.state == TrialState.COMPLETE}
     killed = [t.number for t in before if t.state == TrialState.RUNNING]
-    assert completed and killed
+    assert completed and any(n >= 2 for n in killed)  # a waiting trial surely was running
 
+    hang.unlink()
     rerun = _cli(args)
     out, err = rerun.communicate(timeout=150)
     assert rerun.returncode == 0, err[-2000:]
-    after = optuna.load_study(study_name="stub", storage=open_storage(str(journal))).get_trials()
+    after = _load(journal)
     assert {t.number: t.value for t in after if t.number in completed} == completed  # intact
     assert not [t for t in after if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert all(after[n].state == TrialState.FAIL for n in killed)
@@ -160,3 +180,84 @@ def test_sigkill_whole_search_then_rerun_recovers(tmp_path):
             assert t.params == after[t.user_attrs["retry_of"]].params
     assert sum(t.state == TrialState.COMPLETE for t in after) >= 6
     assert "stale RUNNING" in out and "study stub:" in out
+
+
+def _session(sid: int) -> list[int]:
+    """Pids of live (not zombie) processes in session ``sid``."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_sigkill_of_the_driver_alone_ends_its_workers(tmp_path):
+    """The driver dies mid-trial (OOM killer, lost terminal): no worker outlives it by 10 s."""
+    hang = tmp_path / "hang"
+    hang.touch()
+    fit = {**FIT, "stub": {"hang_file": str(hang), "hang_from": 0}}  # every trial waits ~forever
+    path = write_configs(tmp_path, fit=fit)
+    journal = tmp_path / "journal.log"
+    # Output to files, not pipes: a surviving child holding a pipe would also block communicate().
+    with open(tmp_path / "out.txt", "w") as out:
+        proc = subprocess.Popen([sys.executable, str(STUBS), "--config", str(path), "--devices", "cpu:2", "--storage",
+                                 str(journal), "--study-name", "stub", "--runs-dir", str(tmp_path / "runs")],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for(journal, lambda ts: sum(t.state == TrialState.RUNNING for t in ts) == 2)
+        assert len(_session(proc.pid)) >= 3  # the driver and its two workers (and helpers)
+        os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers get no signal from us
+        proc.wait()
+        deadline = time.time() + 10
+        while _session(proc.pid) and time.time() < deadline:
+            time.sleep(0.2)
+        assert _session(proc.pid) == [], "processes outlived the killed driver"
+    finally:
+        for pid in _session(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_that_keeps_dying_ends_with_one_line_naming_slot_code_and_log(tmp_path):
+    fit = {**FIT, "stub": {"crash": 3, "print": "about to crash"}}
+    path = write_configs(tmp_path, fit=fit)
+    proc = _cli(["--config", str(path), "--devices", "cpu:1", "--storage", str(tmp_path / "j.log"),
+                 "--study-name", "stub", "--runs-dir", str(tmp_path / "runs")])
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in err + out
+    line = err.strip().splitlines()[-1]
+    match = re.fullmatch(r"error: worker cpu#0 died 3 times, the last time with exit code 3: read (\S+)", line)
+    assert match, line
+    log = Path(match.group(1))
+    assert log.name == "trial.log" and "about to crash" in log.read_text()
+    assert out.count("died (exit code 3") == 2  # the two restarts were announced
+
+
+def test_two_identical_launches_on_one_journal_draw_different_trials(tmp_path):
+    """The README's multi-machine recipe on one host: the same command twice, at once."""
+    path = write_configs(tmp_path, fit={**FIT, "stub": {"sleep": 0.05, "epochs": 2}})
+    args = ["--config", str(path), "--n-trials", "6", "--devices", "cpu:1", "--storage", str(tmp_path / "j.log"),
+            "--study-name", "stub", "--runs-dir", str(tmp_path / "runs")]
+    procs = [_cli(args), _cli(args)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=150)
+        assert proc.returncode == 0, err[-2000:]
+    trials = _load(tmp_path / "j.log")
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both launches ran trials
+    params = [tuple(sorted(t.params.items())) for t in trials if t.params]
+    assert len(params) >= 6 and len(set(params)) == len(params)  # no two trials alike (before: the first two)
+
+
+def test_devices_naming_a_missing_gpu_stops_before_any_trial(tmp_path):
+    journal = tmp_path / "j.log"
+    proc = _cli(["--config", str(write_configs(tmp_path)), "--devices", "5", "--storage", str(journal),
+                 "--runs-dir", str(tmp_path / "runs")], env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == ("error: --devices 5: GPU 5 is not visible: this machine shows no GPU "
+                                            "(CUDA_VISIBLE_DEVICES=''); use --devices auto, cpu:N or the ids of "
+                                            "visible GPUs")
+    assert not journal.exists()  # no study, so no failed trials in it

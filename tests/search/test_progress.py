@@ -1,0 +1,67 @@
+"""The driver's live output: one line per finished trial (each outcome), a progress line redrawn
+in place on a terminal and printed only now and then into a file."""
+
+from __future__ import annotations
+
+import io
+
+import optuna
+from optuna.trial import TrialState
+
+from autolit.search import progress as progress_lib
+from autolit.search.progress import Progress, trial_line
+from autolit.search.storage import open_storage
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _finish(study, state, value=None, reason=None, epochs=0, slot="cpu#1"):
+    trial = study.ask()
+    trial.set_user_attr("slot", slot)
+    for epoch in range(epochs):
+        trial.report(0.5 + 0.1 * epoch, epoch)
+    if reason:
+        trial.set_user_attr("reason", reason)
+    study.tell(trial, value, state=state)
+    return study.trials[-1]
+
+
+def test_one_line_per_outcome(tmp_path):
+    study = optuna.create_study(study_name="s", storage=open_storage(str(tmp_path / "j.log")), direction="maximize")
+    done = _finish(study, TrialState.COMPLETE, 0.9139, epochs=4)
+    best = study.best_trial
+    assert trial_line(done, "val/acc", best).startswith("trial 0 [cpu#1] COMPLETE val/acc=0.9139 (4 epochs, ")
+    assert trial_line(done, "val/acc", best).endswith(" s) best=0.9139 #0")
+    pruned = _finish(study, TrialState.PRUNED, reason="pruned at epoch 1 (val/acc=0.6)", epochs=2)
+    assert "PRUNED at epoch 1 val/acc=0.6000 (2 epochs," in trial_line(pruned, "val/acc", best)
+    oom = _finish(study, TrialState.PRUNED, reason="cuda_oom: CUDA out of memory. Tried to allocate 2 GiB")
+    assert "PRUNED cuda_oom: CUDA out of memory. Tried to allocate 2 GiB (0 epochs," in trial_line(oom, "val/acc", None)
+    failed = _finish(study, TrialState.FAIL, reason="error: ValueError: a bug")
+    assert "FAIL error: ValueError: a bug (0 epochs" in trial_line(failed, "val/acc", best)
+    died = _finish(study, TrialState.FAIL)
+    assert "FAIL its worker died (retried once)" in trial_line(died, "val/acc", best)
+
+
+def test_progress_line_is_redrawn_on_a_terminal_and_rare_in_a_file(tmp_path, monkeypatch):
+    study = optuna.create_study(study_name="s", storage=open_storage(str(tmp_path / "j.log")), direction="maximize")
+    _finish(study, TrialState.COMPLETE, 0.5, epochs=1)  # finished before the run: not reprinted
+    tty = Terminal()
+    live = Progress(study, 4, "val/acc", out=tty)
+    live.poll()
+    assert tty.getvalue().startswith("\r\x1b[K[1/4 done, 0 running] best val/acc=0.5000 #0, elapsed 0m0")
+    _finish(study, TrialState.COMPLETE, 0.7, epochs=2)
+    live.close()
+    text = tty.getvalue()
+    assert "\r\x1b[Ktrial 1 [cpu#1] COMPLETE val/acc=0.7000 (2 epochs, " in text and text.count("trial ") == 1
+    assert text.endswith("\n") and "[2/4 done, 0 running] best val/acc=0.7000 #1" in text
+
+    piped = io.StringIO()
+    quiet = Progress(study, 4, "val/acc", out=piped)
+    quiet.poll()
+    assert piped.getvalue() == ""  # nothing new, and the minute has not passed
+    monkeypatch.setattr(progress_lib, "PIPE_EVERY_S", 0.0)
+    quiet.poll()
+    assert piped.getvalue().startswith("[2/4 done, 0 running] best val/acc=0.7000 #1, elapsed ")

@@ -1,0 +1,108 @@
+"""What a search checks before any trial: the config trials get (overrides applied), the task's
+metric and direction, the storage it is given (damaged journals, places it cannot write)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from autolit.errors import UserError
+from autolit.search.__main__ import main
+from autolit.search.storage import open_storage
+
+import search_stubs
+from search_configs import FIT, SPACE, write_configs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_probe_reads_the_overridden_store_and_never_the_fit_configs_own(tmp_path, tiny_store):
+    """overrides {data.store: S, data.source: null}: the fit config's store is never read or created."""
+    own = tmp_path / "mnist-store"
+    fit = {**FIT, "data": {"store": str(own), "source": f"idx:{tmp_path / 'no-such-mnist'}", "batch_size": 8}}
+    space = {**SPACE, "model.layers": [{"Flatten": {}}, {"Linear": {"out_features": "n_labels"}}]}
+    path = write_configs(tmp_path, fit=fit, space=space,
+                         extra={"overrides": {"data.store": str(tiny_store), "data.source": None}})
+    code = main(["--config", str(path), "--n-trials", "2", "--devices", "cpu:1", "--storage",
+                 str(tmp_path / "j.log"), "--runs-dir", str(tmp_path / "runs")], factory=search_stubs.stub_factory)
+    assert code == 0
+    assert not own.exists()  # before: the probe imported the fit config's source into it (here: absent, exit 2)
+    trials = optuna.load_study(study_name="stub", storage=open_storage(str(tmp_path / "j.log"))).get_trials()
+    assert len(trials) == 2
+
+
+def test_a_search_over_digits_rotation_without_a_metric_minimises_val_mae(tmp_path):
+    search = {
+        "fit_config": str(REPO / "configs" / "digits_rotation.yaml"),
+        "study": {"name": "rot", "n_trials": 2, "pruner": {"type": "NopPruner"}},
+        "overrides": {"trainer.max_epochs": 1, "trainer.limit_train_batches": 3, "trainer.limit_val_batches": 2,
+                      "lr_scheduler.init_args.T_max": 1, "data.store": str(tmp_path / "rotation")},
+        "space": {"optimizer.init_args.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}},
+    }
+    path = tmp_path / "rot.yaml"
+    path.write_text(yaml.safe_dump(search))
+    proc = subprocess.run([sys.executable, "-m", "autolit.search", "--config", str(path), "--devices", "cpu:1",
+                           "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=400,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name="rot", storage=open_storage(str(tmp_path / "runs" / "rot" / "journal.log")))
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE and study.user_attrs["metric"] == "val/mae"
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(done) == 2 and all(t.value == t.user_attrs["metrics"]["val/mae"] for t in done)
+    assert "(minimize val/mae)" in proc.stdout
+
+
+@pytest.mark.parametrize("content", [b"\x00\xff not a journal\n", b'{"op_code": 99, "worker_id": "x"}\n',
+                                     b"fit_config: ../digits.yaml\nstudy: {name: x}\n"])
+def test_a_damaged_journal_is_one_line_naming_the_file(tmp_path, content):
+    journal = tmp_path / "journal.log"
+    study = optuna.create_study(study_name="s", storage=open_storage(str(journal)))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join([lines[0], content, *lines[2:]]))  # a damaged record amid good ones
+    # (a damaged *last* line reads as a write in progress: optuna skips it until it is complete)
+    with pytest.raises(UserError, match=rf"--storage {journal}: not a readable Optuna journal .*restore it"):
+        open_storage(str(journal))
+    proc = subprocess.run([sys.executable, "-m", "autolit.search", "status", "--storage", str(journal),
+                           "--study-name", "s"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: --storage {journal}: not a readable Optuna journal")
+
+
+def test_a_journal_where_none_can_be_written_is_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match=r"--storage .*a-file/j\.log: cannot open the journal file"):
+        open_storage(str(blocker / "j.log"))
+    with pytest.raises(UserError, match=r"--storage .* is a folder: give a journal file"):
+        open_storage(str(tmp_path))
+
+
+def test_a_negative_timeout_is_refused(tmp_path):
+    with pytest.raises(UserError, match=r"--timeout \(or study\.timeout\) -5\.0: give a number of seconds > 0"):
+        main(["--config", str(write_configs(tmp_path)), "--timeout", "-5", "--devices", "cpu:1",
+              "--runs-dir", str(tmp_path)], factory=search_stubs.stub_factory, data_info=search_stubs.stub_info)
+
+
+def test_a_runs_dir_that_cannot_be_written_stops_before_any_trial(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match=r"--runs-dir: cannot write trial folders in .*a-file/stub"):
+        main(["--config", str(write_configs(tmp_path)), "--devices", "cpu:1", "--storage", str(tmp_path / "j.log"),
+              "--runs-dir", str(blocker)], factory=search_stubs.stub_factory, data_info=search_stubs.stub_info)
+    assert not (tmp_path / "j.log").exists()
+
+
+def test_a_repeat_count_out_of_range_is_refused(tmp_path):
+    space = {**SPACE, "model.layers": [{"repeat": {"low": 1, "high": 100000}, "layers": [{"ReLU": {}}]},
+                                       {"Flatten": {}}]}
+    from autolit.search.config import load_search_config
+
+    with pytest.raises(UserError, match=r"space\.model\.layers\[0\]\.repeat\.high is 100000: at most 64"):
+        load_search_config(write_configs(tmp_path, space=space))
