@@ -47,7 +47,7 @@ def memory_bytes() -> int:
     return total
 
 
-def die_with_parent(parent: int | None = None) -> None:
+def die_with_parent(parent: int | None = None, sig: int = signal.SIGKILL) -> None:
     """Make this (child) process exit as soon as its parent ``parent`` (default: the current one) dies.
 
     Call it first thing in the child: a pool initializer (``initializer=die_with_parent,
@@ -55,12 +55,14 @@ def die_with_parent(parent: int | None = None) -> None:
     SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``; note it fires when the *thread*
     that started the child exits, so start children from a thread that outlives them); everywhere,
     a daemon thread also checks ``os.getppid()`` every :data:`WATCH_SECONDS` and exits when the
-    process was re-parented. A parent that died before this call is caught too.
+    process was re-parented. A parent that died before this call is caught too. ``sig`` is the
+    signal the kernel sends: SIGKILL for pool and loader workers, SIGTERM for search workers (their
+    handler fails the running trial cleanly).
     """
     parent = os.getppid() if parent is None else parent
     if sys.platform.startswith("linux"):
         try:
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
         except (OSError, AttributeError):
             pass  # no libc prctl (unusual builds): the watchdog still works
     if os.getppid() != parent:

@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from autolit.errors import UserError
+from autolit.system import usable_cpus
 
 MAX_WORKERS = 64  # each worker is a process with its own torch (~1 GB of RAM): more is a typo
 
@@ -35,14 +36,6 @@ class Slot:
         return f"cpu#{self.index}" if self.gpu is None else f"gpu{self.gpu}#{self.index}"
 
 
-def cpu_count() -> int:
-    """Cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def gpu_count() -> int:
     """Visible GPUs, without creating a CUDA context in this (parent) process."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -62,7 +55,7 @@ def parse_devices(spec: str, per_device: int = 1, *, gpus: int | None = None,
     """Turn ``--devices``/``--per-device`` into worker slots."""
     if not 1 <= per_device <= MAX_WORKERS:
         raise UserError(f"--per-device {per_device}: give 1 to {MAX_WORKERS} workers per GPU")
-    cores = cpu_count() if cores is None else cores
+    cores = usable_cpus() if cores is None else cores
     spec = spec.strip()
     if spec == "auto":
         gpus = gpu_count() if gpus is None else gpus

@@ -2,9 +2,9 @@
 
 A search worker is a spawned process. If the driver is SIGKILLed (OOM killer, lost terminal), a
 worker would otherwise finish its trial and only then notice (``os.getppid()``) that its parent is
-gone: minutes of an orphan holding a GPU. :func:`die_with_parent` asks the kernel to send it SIGTERM
-the moment its parent dies (``prctl(PR_SET_PDEATHSIG)``); its DataLoader workers follow within
-seconds through torch's own parent watchdog.
+gone: minutes of an orphan holding a GPU. :func:`autolit.system.die_with_parent` asks the kernel to
+send it SIGTERM the moment its parent dies (``prctl(PR_SET_PDEATHSIG)``); its DataLoader workers
+follow (autolit's loaders arm the same helper, torch's own watchdog backs it up).
 
 The terminal belongs to the driver, which prints one line per finished trial. A worker's own output
 (Lightning's banners and tips, warnings, a crash's traceback) goes to ``worker-<slot>.log`` beside
@@ -15,32 +15,12 @@ swaps file descriptors 1 and 2, so C-level writes and forked DataLoader workers 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from autolit.errors import UserError
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:
-    """Have the kernel send ``sig`` to this process when its parent dies; exit now if it already has.
-
-    Linux only (elsewhere the callers' ``os.getppid()`` checks remain). The signal is tied to the
-    parent *thread* that started this process: the search driver starts workers from its main thread.
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-    except (OSError, AttributeError):  # no libc prctl (not Linux)
-        pass
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        raise SystemExit(1)
-
 
 def _open_log(path: Path) -> int:
     try:

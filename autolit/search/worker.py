@@ -5,7 +5,7 @@ study holds ``n_trials`` counted trials (complete, pruned, or failed with a reas
 deadline passes. Workers are started with the ``spawn`` context and the slot's environment
 (``CUDA_VISIBLE_DEVICES`` …) already set, so a child sees only its GPU from its first import of
 torch. A :class:`~autolit.errors.UserError` in any worker stops the whole search (exit 2).
-A worker dies with the driver (:func:`~autolit.search.lifetime.die_with_parent`) and writes its
+A worker dies with the driver (:func:`~autolit.system.die_with_parent`, SIGTERM) and writes its
 output to ``worker-<slot>.log`` and each trial's ``trial.log``, never to the driver's terminal.
 """
 
@@ -29,7 +29,8 @@ from autolit.errors import UserError
 from autolit.search import study as study_lib
 from autolit.search.config import SearchConfig, load_search_config
 from autolit.search.devices import Slot
-from autolit.search.lifetime import die_with_parent, redirect_output
+from autolit.search.lifetime import redirect_output
+from autolit.system import die_with_parent
 from autolit.search.records import worker_log
 from autolit.search.storage import is_rdb, open_storage
 
@@ -62,7 +63,7 @@ class WorkerJob:
 def worker_main(job: WorkerJob, factory: ObjectiveFactory, errors: Any) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    die_with_parent(job.parent_pid)
+    die_with_parent(job.parent_pid, signal.SIGTERM)
     sys.argv = sys.argv[:1]  # the parent's CLI flags are not this process's (LightningCLI reads argv)
     try:
         redirect_output(job.log)
