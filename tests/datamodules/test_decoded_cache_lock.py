@@ -77,12 +77,3 @@ def test_a_cache_that_cannot_be_written_names_the_place_and_the_fix(tmp_path, ti
     with pytest.raises(UserError, match=r"data\.cache: cannot write the decoded cache .*copy/cache/decoded-.*"
                                         r"set data\.cache: none"):
         decoded_cache.get_or_build(StoreReader(store), SIZE, CHANNELS)
-
-
-def test_a_damaged_cache_names_the_folder_to_delete(tmp_path):
-    store = write_store(tmp_path / "s", n=30)
-    built = decoded_cache.get_or_build(StoreReader(store), SIZE, CHANNELS)
-    images = built.path / "images.npy"
-    images.write_bytes(images.read_bytes()[:500])  # truncated
-    with pytest.raises(UserError, match=r"the decoded cache .* is damaged .*delete that folder and it is rebuilt"):
-        decoded_cache.get_or_build(StoreReader(store), SIZE, CHANNELS)
