@@ -69,6 +69,7 @@ class Backbone(nn.Module):
         self._trainable = set().union(*blocks[self.n_blocks - top:]) if top else set()
         self.head_only = False
         self._set_requires_grad()
+        self.train(self.training)  # frozen norms start in eval: Lightning does not call .train() at fit start
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, C, H, W) -> pooled features (B, F)."""
@@ -83,11 +84,11 @@ class Backbone(nn.Module):
         return self
 
     def set_head_only(self, head_only: bool) -> None:
-        """Freeze every block (True) or only the non-trainable ones (False)."""
+        """Freeze every block (True) or only the non-trainable ones (False); norms follow."""
         if head_only != self.head_only:
             self.head_only = head_only
             self._set_requires_grad()
-            self.train(self.training)
+        self.train(self.training)
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         """The parameters ``trainable`` lets train (the optimizer's backbone group)."""

@@ -149,3 +149,18 @@ def test_checkpoint_rebuilds_without_the_weights_file(tmp_path: Path, tiny_safet
     x = torch.randn(2, 3, 32, 32)
     assert torch.allclose(rebuilt(x), model.eval()(x))
     assert blocked_network == []
+
+
+def test_frozen_batchnorm_statistics_do_not_move_in_a_lightning_fit(tmp_path: Path) -> None:
+    """Lightning neither calls .train() at fit start nor after validation (it restores each module's
+    mode), so the frozen norms must already be in eval when the module is built."""
+    model = module("last:1")
+    backbone = model.net[0]
+    top = top_block(backbone)
+    before = snapshot(backbone.model)
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, _loader(), _loader())
+    moved = changed(before, backbone.model)
+    assert any("running_mean" in k for k in moved)  # the top block's norms do learn statistics
+    assert all(k in top or f"{k.rsplit('.', 1)[0]}.weight" in top for k in moved), sorted(moved)
