@@ -98,9 +98,12 @@ class AutoLitCLI(LightningCLI):
             if str(exc).startswith("Invalid "):  # e.g. "Invalid learning rate: -0.1"
                 raise UserError(f"optimizer.init_args: {exc}; use a positive value") from None
             raise
-        _use_param_groups(self)
         _check_task(self.model, self.datamodule)
         _warn_if_store_changed(self.config.get("resolved"), self.datamodule)
+
+    def _add_configure_optimizers_method_to_model(self, subcommand: str | None) -> None:
+        super()._add_configure_optimizers_method_to_model(subcommand)
+        _use_param_groups(self)  # a Backbone's blocks get their own LR group (model.backbone_lr_mult)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         callbacks = list(self.extra_callbacks)
@@ -152,9 +155,9 @@ def _use_param_groups(cli: AutoLitCLI) -> None:
     """Rebuild ``optimizer:`` (and ``lr_scheduler:``) over the model's param groups.
 
     LightningCLI builds them over ``model.parameters()``: one group. A Backbone's blocks get their
-    own group at ``lr * model.backbone_lr_mult`` (frozen blocks none); absolute learning rates in
-    the scheduler's arguments (OneCycleLR's ``max_lr``, CyclicLR's ``base_lr``/``max_lr``) are
-    scaled per group the same way.
+    own group at ``lr * model.backbone_lr_mult`` (frozen blocks none; each group records its
+    ``lr_mult``); absolute learning rates in the scheduler's arguments (OneCycleLR's ``max_lr``,
+    CyclicLR's ``base_lr``/``max_lr``) are scaled per group the same way.
     """
     from functools import partial, update_wrapper
     from types import MethodType
@@ -174,7 +177,7 @@ def _use_param_groups(cli: AutoLitCLI) -> None:
     if old.get("lr_scheduler") is not None:
         init = _plain_dict(cli._get(cli.config_init, "lr_scheduler"))
         args = dict(init.get("init_args") or {})
-        mults = [1.0] + [cli.model.backbone_lr_mult] * (len(groups) - 1)
+        mults = [g.get("lr_mult", 1.0) for g in groups]
         for key in ("max_lr", "base_lr"):
             if isinstance(args.get(key), (int, float)):
                 args[key] = [args[key] * m for m in mults]

@@ -8,6 +8,7 @@ loaded with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import lightning as L
@@ -22,6 +23,9 @@ from autolit.modules.spec import build_network, output_shape, resolve_spec
 from autolit.modules.tasks import Task, get_task
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+# A Backbone keeps its frozen blocks' BatchNorm in eval on purpose (statistics frozen); Lightning's
+# notice about modules in eval mode at the start of training names nothing to fix then.
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 
 class AutoLitModule(L.LightningModule):
@@ -143,14 +147,16 @@ class AutoLitModule(L.LightningModule):
     # ---- fine-tuning a Backbone ------------------------------------------------------------
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         """Optimizer groups: the layers after the Backbone at ``lr``, its trainable blocks at
-        ``lr * backbone_lr_mult``; frozen blocks are left out (they never get a gradient)."""
+        ``lr * backbone_lr_mult`` (recorded as ``lr_mult``, for schedulers built later); frozen
+        blocks are left out (they never get a gradient)."""
         backbones = find_backbones(self.net)
         if not backbones:
             return [{"params": list(self.parameters())}]
         inside = {id(p) for b in backbones for p in b.parameters()}
         head = [p for p in self.parameters() if id(p) not in inside]
         tuned = [p for b in backbones for p in b.backbone_parameters()]
-        return [{"params": head}] + ([{"params": tuned, "lr": lr * self.backbone_lr_mult}] if tuned else [])
+        mult = self.backbone_lr_mult
+        return [{"params": head}] + ([{"params": tuned, "lr": lr * mult, "lr_mult": mult}] if tuned else [])
 
     def on_train_epoch_start(self) -> None:
         """Head only for the first ``freeze_epochs`` epochs, then the Backbone's trainable blocks too."""

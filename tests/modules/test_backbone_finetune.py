@@ -85,7 +85,7 @@ def test_head_only_freezes_everything_then_releases_the_trainable_blocks() -> No
 def test_param_groups_put_the_backbone_at_a_lower_rate_and_leave_frozen_blocks_out() -> None:
     model = module("last:1", backbone_lr_mult=0.1)
     head, tuned = model.param_groups(0.01)
-    assert tuned["lr"] == pytest.approx(0.001) and "lr" not in head
+    assert tuned["lr"] == pytest.approx(0.001) and tuned["lr_mult"] == 0.1 and "lr" not in head
     backbone = model.net[0]
     assert {id(p) for p in tuned["params"]} == {id(p) for p in backbone.backbone_parameters()}
     assert {id(p) for p in head["params"]} == {id(p) for p in model.net[2].parameters()}
