@@ -118,12 +118,14 @@ class AutoLitCLI(LightningCLI):
                                              auto_insert_metric_name=False, enable_version_counter=False))
             callbacks.append(ModelCheckpoint(monitor=None, save_top_k=1, filename="last",
                                              enable_version_counter=False))
-        self.best_val = BestValMetrics(*monitor_for(self.model.hparams.task))
+        chosen = [(c.monitor, c.mode) for c in given if isinstance(c, ModelCheckpoint) and c.monitor]
+        # the val metrics reported are those of the epoch the best checkpoint is chosen by
+        self.best_val = BestValMetrics(*(chosen[0] if chosen else monitor_for(self.model.hparams.task)))
         callbacks += [self.best_val, SampleGrid(), ConfusionMatrixFigure()]
         wants_bar = self.progress and trainer_cfg.get("enable_progress_bar") is not False
         if wants_bar and not any(isinstance(c, RichProgressBar) for c in given):
             callbacks.append(RichProgressBar())
-        kwargs.setdefault("callbacks", callbacks)
+        kwargs.setdefault("callbacks", [*given, *callbacks])  # kwargs replace the config's trainer.callbacks
         if not self.progress:
             kwargs.setdefault("enable_progress_bar", False)
             kwargs.setdefault("enable_model_summary", False)

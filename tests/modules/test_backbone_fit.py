@@ -99,3 +99,16 @@ def test_offline_imagenet_is_one_line_from_the_cli(tiny_store: Path, tmp_path: P
     assert "Traceback" not in proc.stderr
     assert f"{tmp_path / 'hf'}" in lines[-1] and "model.safetensors" in lines[-1]
     assert "write weights: weights/test_efficientnet.safetensors" in lines[-1]
+
+
+def test_a_configs_checkpoint_callback_is_kept(tiny_store: Path, tmp_path: Path) -> None:
+    """configs/hymenoptera_pretrained.yaml picks its checkpoint by val/loss (16 val photos tie on acc)."""
+    config = backbone_config(tiny_store, "none")
+    config["trainer"]["max_epochs"] = 2
+    config["trainer"]["callbacks"] = [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                                       "init_args": {"monitor": "val/loss", "mode": "min", "filename": "best"}}]
+    result = run_fit(config, run_dir=tmp_path / "run", progress=False)
+    assert result.best_checkpoint.name == "best.ckpt"
+    ckpt = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
+    monitors = [state.get("monitor") for name, state in ckpt["callbacks"].items() if name.startswith("ModelCheckpoint")]
+    assert monitors == ["val/loss"]
