@@ -28,6 +28,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from autolit.callbacks import BestValMetrics, ConfusionMatrixFigure, SampleGrid
 from autolit.datamodules import StoreDataModule
 from autolit.errors import UserError, run_cli
+from autolit.finetune import follow_backbone, use_param_groups
 from autolit.modules import AutoLitModule, NonFiniteLossError
 from autolit.runinfo import LINKED_MODEL_KEYS, final_hparams, find_last_checkpoint, monitor_for, resolved_config
 
@@ -89,7 +90,7 @@ class AutoLitCLI(LightningCLI):
             path = find_last_checkpoint(Path(logger.init_args.save_dir) / logger.init_args.name)
             logger.init_args.version = path.parent.parent.name  # keep logging into the resumed run
             self.config.ckpt_path = str(path)
-        _follow_backbone(self.config)
+        follow_backbone(self.config)
 
     def instantiate_classes(self) -> None:
         try:
@@ -103,7 +104,7 @@ class AutoLitCLI(LightningCLI):
 
     def _add_configure_optimizers_method_to_model(self, subcommand: str | None) -> None:
         super()._add_configure_optimizers_method_to_model(subcommand)
-        _use_param_groups(self)  # a Backbone's blocks get their own LR group (model.backbone_lr_mult)
+        use_param_groups(self)  # a Backbone's blocks get their own LR group (model.backbone_lr_mult)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         callbacks = list(self.extra_callbacks)
@@ -130,67 +131,6 @@ class AutoLitCLI(LightningCLI):
             kwargs.setdefault("enable_progress_bar", False)
             kwargs.setdefault("enable_model_summary", False)
         return super().instantiate_trainer(**kwargs)
-
-
-def _follow_backbone(config: Any) -> None:
-    """With a pretrained Backbone, data.image_size/channels/mean/std default to its weights' config.
-
-    Set in the config itself (unless given), so resolved.yaml, the checkpoint's preprocessing and
-    the export's preprocessing.json all carry the values the weights were trained with.
-    """
-    model, data = config.get("model"), config.get("data")
-    if model is None or data is None:
-        return
-    layers = model.get("layers")
-    if layers is None and model.get("preset"):
-        from autolit.modules.presets import preset_spec
-
-        layers = preset_spec(model.get("preset"))
-    from autolit.modules.backbone import backbone_preprocessing
-
-    for key, value in (backbone_preprocessing(layers) or {}).items():
-        if data.get(key) is None:
-            data[key] = value
-
-
-def _use_param_groups(cli: AutoLitCLI) -> None:
-    """Rebuild ``optimizer:`` (and ``lr_scheduler:``) over the model's param groups.
-
-    LightningCLI builds them over ``model.parameters()``: one group. A Backbone's blocks get their
-    own group at ``lr * model.backbone_lr_mult`` (frozen blocks none; each group records its
-    ``lr_mult``); absolute learning rates in the scheduler's arguments (OneCycleLR's ``max_lr``,
-    CyclicLR's ``base_lr``/``max_lr``) are scaled per group the same way.
-    """
-    from functools import partial, update_wrapper
-    from types import MethodType
-
-    from lightning.pytorch.cli import instantiate_class
-
-    from autolit.modules.backbone import find_backbones
-
-    bound = vars(cli.model).get("configure_optimizers")  # set by LightningCLI from optimizer:
-    if bound is None or not isinstance(getattr(bound, "__func__", None), partial) \
-            or not find_backbones(cli.model.net):
-        return
-    old = bound.__func__.keywords
-    groups = cli.model.param_groups(old["optimizer"].defaults["lr"])
-    optimizer = instantiate_class(groups, _plain_dict(cli._get(cli.config_init, "optimizer")))
-    scheduler = None
-    if old.get("lr_scheduler") is not None:
-        init = _plain_dict(cli._get(cli.config_init, "lr_scheduler"))
-        args = dict(init.get("init_args") or {})
-        mults = [g.get("lr_mult", 1.0) for g in groups]
-        for key in ("max_lr", "base_lr"):
-            if isinstance(args.get(key), (int, float)):
-                args[key] = [args[key] * m for m in mults]
-        scheduler = instantiate_class(optimizer, {**init, "init_args": args})
-    fn = partial(cli.configure_optimizers, optimizer=optimizer, lr_scheduler=scheduler)
-    update_wrapper(fn, cli.configure_optimizers)
-    cli.model.configure_optimizers = MethodType(fn, cli.model)
-
-
-def _plain_dict(node: Any) -> dict[str, Any]:
-    return node.as_dict() if hasattr(node, "as_dict") else dict(node)
 
 
 def _check_task(model: AutoLitModule, data: StoreDataModule) -> None:

@@ -17,9 +17,12 @@ Every ``torch.load`` here and in the libraries' paths we call is ``weights_only=
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from torch import nn
 
 from autolit.errors import UserError, one_line
 from autolit.modules.archs import strip_head, torchvision_model
+from autolit.modules.errors import spec_error
 
 NONE, IMAGENET = "none", "imagenet"
 PROBE_TIMEOUT_S = 5.0  # one HEAD request to the weights' host before a download is attempted
@@ -36,8 +40,6 @@ _HF_WEIGHTS, _HF_SAFE = "pytorch_model.bin", "model.safetensors"
 
 def check_weights_value(weights: object, where: str) -> str:
     """``imagenet``, ``none`` or a path string; anything else is a spec mistake."""
-    from autolit.modules.errors import spec_error
-
     if not isinstance(weights, str) or not weights.strip():
         raise spec_error(f"{where}.weights", f"must be imagenet, none or the path of a weights file "
                                              f"(.safetensors or a torch.save state dict), got {weights!r}")
@@ -244,22 +246,15 @@ def _offline_message(name: str, where: str, url: str, cache_dir: str, reason: st
             f"(e.g. to {local}) and write weights: {local} (or run once with network to fill the cache)")
 
 
-class _socket_timeout:
-    """Set ``socket``'s default timeout for the block (urllib without a timeout then has one)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds, self.previous = seconds, None
-
-    def __enter__(self) -> None:
-        import socket
-
-        self.previous = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(self.seconds)
-
-    def __exit__(self, *exc: object) -> None:
-        import socket
-
-        socket.setdefaulttimeout(self.previous)
+@contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """``socket``'s default timeout for the block (so a urlopen without a timeout has one)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def pretrained_preprocessing(library: str, name: str) -> dict[str, Any]:

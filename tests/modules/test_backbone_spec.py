@@ -84,3 +84,15 @@ def test_backbone_needs_image_input() -> None:
     with pytest.raises(SpecError, match=r"model\.layers\[1\]\.Backbone: Backbone needs image input \(B, C, H, W\) "
                                         r"but the input there is \(B, 48\); fix: put Backbone first"):
         resolve_spec([{"Flatten": {}}, *spec()], [3, 4, 4], 2)
+
+
+def test_search_feasibility_counts_the_backbone(blocked_network: list[str]) -> None:
+    """The search's meta-device check (its max_params) sees a Backbone spec like any other."""
+    from autolit.search.feasibility import DataInfo, check_feasible
+
+    layers = [{"Backbone": {"name": "tf_efficientnet_lite0", "weights": "imagenet", "trainable": "last:1"}}, *HEAD]
+    info = DataInfo((3, 224, 224), 2)
+    assert check_feasible(layers, info, "multiclass", 5_000_000) == (None, 3_373_570)
+    problem, count = check_feasible(layers, info, "multiclass", 1_000_000)
+    assert problem == "3373570 parameters > study.max_params 1000000" and count == 3_373_570
+    assert blocked_network == []
