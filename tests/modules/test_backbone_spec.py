@@ -96,3 +96,24 @@ def test_search_feasibility_counts_the_backbone(blocked_network: list[str]) -> N
     problem, count = check_feasible(layers, info, "multiclass", 1_000_000)
     assert problem == "3373570 parameters > study.max_params 1000000" and count == 3_373_570
     assert blocked_network == []
+
+
+def test_a_searched_backbone_name_builds_at_every_probe(blocked_network: list[str]) -> None:
+    """``name`` and ``trainable`` are ranges like any layer argument; each probe resolves on meta."""
+    from autolit.search.feasibility import DataInfo, check_feasible
+    from autolit.search.space import parse_space, probe_chooser, sample
+
+    space = parse_space({"model.layers": [
+        {"Backbone": {"name": {"type": "categorical", "choices": ["tf_efficientnet_lite0", "mobilenetv3_large_100",
+                                                                  "resnet18"]},
+                      "weights": "imagenet", "trainable": {"type": "categorical", "choices": ["none", "last:2"]}}},
+        *HEAD]})
+    counts = {}
+    for mode in ("low", "mid", "high"):
+        _, layers = sample(space, probe_chooser(mode))
+        problem, counts[layers[0]["Backbone"]["name"]] = check_feasible(layers, DataInfo((3, 224, 224), 2),
+                                                                       "multiclass", None)
+        assert problem is None
+    assert counts == {"tf_efficientnet_lite0": 3_373_570, "mobilenetv3_large_100": 4_204_594,
+                      "resnet18": 11_177_538}
+    assert blocked_network == []
