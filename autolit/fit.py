@@ -28,6 +28,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from autolit.callbacks import BestValMetrics, ConfusionMatrixFigure, SampleGrid
 from autolit.datamodules import StoreDataModule
 from autolit.errors import UserError, one_line, run_cli
+from autolit.finetune import follow_backbone, use_param_groups
 from autolit.modules import AutoLitModule, NonFiniteLossError
 from autolit.modules.checkpoint import load_checkpoint
 from autolit.optim_checks import SECTIONS, check_section, rephrase_parse_error, rephrase_value_error
@@ -107,6 +108,7 @@ class AutoLitCLI(LightningCLI):
             self.config.ckpt_path = str(path)
         if self.config.get("ckpt_path"):
             load_checkpoint(self.config.ckpt_path)  # refuses a missing, cut or unsafe file in one line, now
+        follow_backbone(self.config)
 
     def instantiate_classes(self) -> None:
         try:
@@ -119,6 +121,10 @@ class AutoLitCLI(LightningCLI):
             raise
         _check_task(self.model, self.datamodule)
         _warn_if_store_changed(self.config.get("resolved"), self.datamodule)
+
+    def _add_configure_optimizers_method_to_model(self, subcommand: str | None) -> None:
+        super()._add_configure_optimizers_method_to_model(subcommand)
+        use_param_groups(self)  # a Backbone's blocks get their own LR group (model.backbone_lr_mult)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         callbacks = list(self.extra_callbacks)
@@ -133,12 +139,14 @@ class AutoLitCLI(LightningCLI):
                                              auto_insert_metric_name=False, enable_version_counter=False))
             callbacks.append(ModelCheckpoint(monitor=None, save_top_k=1, filename="last",
                                              enable_version_counter=False))
-        self.best_val = BestValMetrics(*monitor_for(self.model.hparams.task))
+        chosen = [(c.monitor, c.mode) for c in given if isinstance(c, ModelCheckpoint) and c.monitor]
+        # the val metrics reported are those of the epoch the best checkpoint is chosen by
+        self.best_val = BestValMetrics(*(chosen[0] if chosen else monitor_for(self.model.hparams.task)))
         callbacks += [self.best_val, SampleGrid(), ConfusionMatrixFigure()]
         wants_bar = self.progress and trainer_cfg.get("enable_progress_bar") is not False
         if wants_bar and not any(isinstance(c, RichProgressBar) for c in given):
             callbacks.append(RichProgressBar())
-        kwargs.setdefault("callbacks", callbacks)
+        kwargs.setdefault("callbacks", [*given, *callbacks])  # kwargs replace the config's trainer.callbacks
         if not self.progress:
             kwargs.setdefault("enable_progress_bar", False)
             kwargs.setdefault("enable_model_summary", False)

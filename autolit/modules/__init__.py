@@ -15,7 +15,7 @@ _EXPORTS = {
     "TASKS": "tasks", "Task": "tasks", "get_task": "tasks",
     "NonFiniteLossError": "errors", "SpecError": "errors",
     "build_network": "spec", "count_parameters": "spec", "output_shape": "spec", "resolve_spec": "spec",
-    "AutoLitModule": "module",
+    "AutoLitModule": "module", "Backbone": "backbone",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from autolit.modules.backbone import Backbone
+
 
 class Residual(nn.Module):
     """``output = x + body(x)``: a skip connection around a small stack of layers.
@@ -52,6 +54,7 @@ LAYERS: dict[str, type[nn.Module]] = {
     "Flatten": nn.Flatten,
     "Identity": nn.Identity,
     "Residual": Residual,
+    "Backbone": Backbone,   # a pretrained timm / torchvision network (autolit.modules.backbone)
 }
 
 # Per-sample input rank each layer accepts (batch dim excluded); None = any rank.

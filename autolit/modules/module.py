@@ -8,12 +8,14 @@ loaded with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import lightning as L
 import torch
 
 from autolit.errors import UserError
+from autolit.modules.backbone import find_backbones
 from autolit.modules.errors import NonFiniteLossError, fmt_shape
 from autolit.modules.losses import LOSSES, check_loss, check_loss_args
 from autolit.modules.presets import preset_spec
@@ -21,6 +23,9 @@ from autolit.modules.spec import build_network, output_shape, resolve_spec
 from autolit.modules.tasks import Task, get_task
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+# A Backbone keeps its frozen blocks' BatchNorm in eval on purpose (statistics frozen); Lightning's
+# notice about modules in eval mode at the start of training names nothing to fix then.
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 
 class AutoLitModule(L.LightningModule):
@@ -29,7 +34,8 @@ class AutoLitModule(L.LightningModule):
     Args:
         task: multiclass | binary | regression.
         layers: the layer spec (exclusive with ``preset``).
-        preset: keras_mnist | mlp | small_resnet (exclusive with ``layers``).
+        preset: a named spec (:data:`autolit.modules.PRESETS`: keras_mnist, small_resnet,
+            efficientnet_lite0, resnet18, ...; exclusive with ``layers``).
         n_labels: number of labels in the data (2 for binary; ignored for regression).
         input_shape: per-sample input ``[C, H, W]``.
         label_names: label names in index order (kept for export / predict).
@@ -39,6 +45,12 @@ class AutoLitModule(L.LightningModule):
         label_smoothing: in [0, 1) (classification only).
         class_weights: one weight per label (classification only).
         huber_delta: threshold of the huber loss.
+        freeze_epochs: train only the layers after the Backbone for this many epochs, then its
+            ``trainable`` blocks too (fastai's ``fine_tune``).
+        backbone_lr_mult: the Backbone's learning rate as a multiple of the optimizer's (its own
+            param group).
+        load_weights: fetch the Backbone's pretrained weights; a checkpoint records False (its
+            state dict holds them), so export and predict rebuild it offline.
     """
 
     #: on accelerators the finite-loss check syncs with the host only this often (and at epoch end)
@@ -51,7 +63,8 @@ class AutoLitModule(L.LightningModule):
                  input_shape: list[int] | None = None, label_names: list[str] | None = None,
                  preprocessing: dict | None = None, loss: str | None = None,
                  label_smoothing: float = 0.0, class_weights: list[float] | None = None,
-                 huber_delta: float = 1.0) -> None:
+                 huber_delta: float = 1.0, freeze_epochs: int = 0, backbone_lr_mult: float = 1.0,
+                 load_weights: bool = True) -> None:
         super().__init__()
         self.task_def = get_task(task)
         n_labels = _check_n_labels(task, n_labels, label_names)
@@ -66,10 +79,12 @@ class AutoLitModule(L.LightningModule):
         self.save_hyperparameters(dict(
             task=task, layers=layers, preset=None, n_labels=n_labels, input_shape=input_shape,
             label_names=label_names, preprocessing=preprocessing, loss=loss,
-            label_smoothing=label_smoothing, class_weights=class_weights, huber_delta=huber_delta))
+            label_smoothing=label_smoothing, class_weights=class_weights, huber_delta=huber_delta,
+            freeze_epochs=freeze_epochs, backbone_lr_mult=backbone_lr_mult, load_weights=False))
 
         self.task, self.n_labels = task, n_labels
-        self.net = build_network(layers, input_shape, head)
+        self.net = build_network(layers, input_shape, head, load_weights=load_weights)
+        self.freeze_epochs, self.backbone_lr_mult = _check_fine_tuning(self.net, freeze_epochs, backbone_lr_mult)
         _check_head(self.task_def, layers, input_shape, head)
         self.loss_fn = LOSSES[loss](label_smoothing=label_smoothing, class_weights=class_weights,
                                     huber_delta=huber_delta)
@@ -126,8 +141,27 @@ class AutoLitModule(L.LightningModule):
         return self.task_def.outputs(self(x))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam(lr=1e-3); the fit CLI replaces it from the config's ``optimizer:``."""
-        return torch.optim.Adam(self.parameters(), lr=1e-3)
+        """Adam(lr=1e-3) over :meth:`param_groups`; the fit CLI replaces it from ``optimizer:``."""
+        return torch.optim.Adam(self.param_groups(1e-3), lr=1e-3)
+
+    # ---- fine-tuning a Backbone ------------------------------------------------------------
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Optimizer groups: the layers after the Backbone at ``lr``, its trainable blocks at
+        ``lr * backbone_lr_mult`` (recorded as ``lr_mult``, for schedulers built later); frozen
+        blocks are left out (they never get a gradient)."""
+        backbones = find_backbones(self.net)
+        if not backbones:
+            return [{"params": list(self.parameters())}]
+        inside = {id(p) for b in backbones for p in b.parameters()}
+        head = [p for p in self.parameters() if id(p) not in inside]
+        tuned = [p for b in backbones for p in b.backbone_parameters()]
+        mult = self.backbone_lr_mult
+        return [{"params": head}] + ([{"params": tuned, "lr": lr * mult, "lr_mult": mult}] if tuned else [])
+
+    def on_train_epoch_start(self) -> None:
+        """Head only for the first ``freeze_epochs`` epochs, then the Backbone's trainable blocks too."""
+        for backbone in find_backbones(self.net):
+            backbone.set_head_only(self.current_epoch < self.freeze_epochs)
 
     # ---- confusion matrix ------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
@@ -195,9 +229,23 @@ def _choose_spec(layers: list[dict] | None, preset: str | None) -> list[dict]:
     if layers is not None and preset is not None:
         raise UserError(f"model: both layers and preset ({preset!r}) are set; fix: keep one of them")
     if layers is None and preset is None:
+        from autolit.modules.presets import PRESETS
+
         raise UserError("model: neither layers nor preset is set; fix: add model.layers (a layer "
-                        "list) or model.preset (keras_mnist, mlp or small_resnet)")
+                        f"list) or model.preset ({', '.join(PRESETS)})")
     return preset_spec(preset) if preset is not None else layers
+
+
+def _check_fine_tuning(net: torch.nn.Module, freeze_epochs: Any, mult: Any) -> tuple[int, float]:
+    if not isinstance(freeze_epochs, int) or isinstance(freeze_epochs, bool) or freeze_epochs < 0:
+        raise UserError(f"model.freeze_epochs must be an integer >= 0, got {freeze_epochs!r}")
+    if not isinstance(mult, (int, float)) or isinstance(mult, bool) or not mult >= 0:
+        raise UserError(f"model.backbone_lr_mult must be a number >= 0, got {mult!r}; fix: e.g. 0.1")
+    if (freeze_epochs or mult != 1) and not find_backbones(net):
+        key = "freeze_epochs" if freeze_epochs else "backbone_lr_mult"
+        raise UserError(f"model.{key} is set but model.layers has no Backbone layer; fix: remove "
+                        f"model.{key} or start the spec with - Backbone: {{name: ...}}")
+    return freeze_epochs, float(mult)
 
 
 def _check_n_labels(task: str, n_labels: int | None, label_names: list[str] | None) -> int:

@@ -1,12 +1,14 @@
-"""Named layer specs (``model.preset: keras_mnist | mlp | small_resnet``).
+"""Named layer specs (``model.preset: keras_mnist | mlp | small_resnet | efficientnet_lite0 ...``).
 
 Each preset is a function returning a plain spec (a list of one-key maps), so a preset is
 exactly what a user could have written in ``model.layers``; widths are left to the resolver.
+The pretrained ones are a ``Backbone`` with ImageNet weights, dropout and a linear head.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from autolit.errors import UserError, suggest
 
@@ -56,10 +58,29 @@ def small_resnet(widths: Sequence[int] = (32, 64), blocks: int = 1) -> list[dict
                    {"Linear": {"out_features": "n_labels"}}]
 
 
+def pretrained(name: str, dropout: float = 0.2, trainable: str = "all") -> list[dict]:
+    """ImageNet ``Backbone`` ``name`` (timm / torchvision), dropout, then the head (B, F) -> (B, n_labels)."""
+    return [{"Backbone": {"name": name, "weights": "imagenet", "trainable": trainable}},  # (B, F)
+            {"Dropout": {"p": dropout}},
+            {"Linear": {"out_features": "n_labels"}}]
+
+
+# preset name -> timm architecture (the names users know; the timm spelling works too)
+PRETRAINED = {
+    "efficientnet_lite0": "tf_efficientnet_lite0",
+    "efficientnet_b0": "efficientnet_b0",
+    "mobilenetv3_small_100": "mobilenetv3_small_100",
+    "mobilenetv3_large_100": "mobilenetv3_large_100",
+    "resnet18": "resnet18",
+    "resnet50": "resnet50",
+    "convnext_nano": "convnext_nano",
+}
+
 PRESETS: dict[str, Callable[..., list[dict]]] = {
     "keras_mnist": keras_mnist,
     "mlp": mlp,
     "small_resnet": small_resnet,
+    **{preset: partial(pretrained, arch) for preset, arch in PRETRAINED.items()},
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from autolit.modules.backbone import Backbone, resolve_backbone
 from autolit.modules.checks import check_names, check_required, check_values
 from autolit.modules.dims import Shape, resolve_dims
 from autolit.modules.errors import SpecError, fmt_shape, spec_error
@@ -54,9 +55,13 @@ def output_shape(layers: list[dict], input_shape: tuple[int, ...] | list[int],
 
 
 def build_network(layers: list[dict], input_shape: tuple[int, ...] | list[int],
-                  n_labels: int | None, *, prefix: str = "model.layers") -> nn.Sequential:
-    """Build the spec as a real (CPU, initialised) ``nn.Sequential``."""
-    return _instantiate(resolve_spec(layers, input_shape, n_labels, prefix=prefix))
+                  n_labels: int | None, *, prefix: str = "model.layers",
+                  load_weights: bool = True) -> nn.Sequential:
+    """Build the spec as a real (CPU, initialised) ``nn.Sequential``.
+
+    ``load_weights=False`` leaves Backbones with random weights (a checkpoint's state dict follows).
+    """
+    return _instantiate(resolve_spec(layers, input_shape, n_labels, prefix=prefix), prefix, load_weights)
 
 
 def count_parameters(layers: list[dict], input_shape: tuple[int, ...] | list[int],
@@ -64,7 +69,7 @@ def count_parameters(layers: list[dict], input_shape: tuple[int, ...] | list[int
     """Number of parameters, computed on the meta device (no memory), e.g. to cap a search."""
     resolved = resolve_spec(layers, input_shape, n_labels, prefix=prefix)
     with torch.device("meta"):
-        net = _instantiate(resolved)
+        net = _instantiate(resolved, prefix, load_weights=False)
     return sum(p.numel() for p in net.parameters())
 
 
@@ -97,6 +102,8 @@ def _walk(layers: Any, shape: Shape, n_labels: int | None, prefix: str) -> tuple
         name, args = _split_entry(entry, where)
         if name == "Residual":
             args, shape = _residual(args, shape, n_labels, f"{where}.Residual")
+        elif name == "Backbone":
+            args, shape = resolve_backbone(args, shape, f"{where}.Backbone")
         else:
             args, shape = _layer(name, args, shape, n_labels, f"{where}.{name}")
         resolved.append({name: args})
@@ -226,13 +233,15 @@ def _rephrase(name: str, args: dict[str, Any], shape: Shape, where: str, exc: Ex
                              f"its arguments or the layers before it")
 
 
-def _instantiate(resolved: list[dict]) -> nn.Sequential:
+def _instantiate(resolved: list[dict], prefix: str, load_weights: bool) -> nn.Sequential:
     """Build modules from an already resolved spec (on the current default device)."""
     modules: list[nn.Module] = []
-    for entry in resolved:
+    for i, entry in enumerate(resolved):
         ((name, args),) = entry.items()
         if name == "Residual":
-            modules.append(Residual(_instantiate(args["layers"])))
+            modules.append(Residual(_instantiate(args["layers"], f"{prefix}[{i}].Residual.layers", load_weights)))
+        elif name == "Backbone":
+            modules.append(Backbone(**args, load_weights=load_weights, where=f"{prefix}[{i}].Backbone"))
         else:
             modules.append(LAYERS[name](**args))
     return nn.Sequential(*modules)

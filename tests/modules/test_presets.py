@@ -7,7 +7,7 @@ import torch
 
 from autolit.errors import UserError
 from autolit.modules import PRESETS, build_network, count_parameters
-from autolit.modules.presets import preset_spec
+from autolit.modules.presets import PRETRAINED, preset_spec
 
 
 def test_keras_mnist_has_93322_parameters() -> None:
@@ -22,11 +22,21 @@ def test_keras_mnist_layer_sequence() -> None:
                      "Flatten", "Linear", "ReLU", "Linear"]
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(set(PRESETS) - set(PRETRAINED)))
 @pytest.mark.parametrize(("shape", "n_labels"), [((1, 28, 28), 10), ((3, 32, 32), 2), ((3, 64, 48), 1)])
 def test_every_preset_builds_for_other_shapes(name: str, shape: tuple, n_labels: int) -> None:
     net = build_network(preset_spec(name), shape, n_labels).eval()
     assert net(torch.zeros(2, *shape)).shape == (2, n_labels)
+
+
+@pytest.mark.parametrize("name", sorted(PRETRAINED))
+def test_pretrained_presets_are_an_imagenet_backbone_and_a_head(name: str) -> None:
+    spec = preset_spec(name)
+    assert spec[0] == {"Backbone": {"name": PRETRAINED[name], "weights": "imagenet", "trainable": "all"}}
+    assert spec[-1] == {"Linear": {"out_features": "n_labels"}}
+    net = build_network(spec, (3, 64, 64), 5, load_weights=False).eval()  # architecture only: no download
+    assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 5)
+    assert count_parameters(spec, (3, 64, 64), 5) == sum(p.numel() for p in net.parameters())
 
 
 def test_small_resnet_uses_residual_blocks() -> None:

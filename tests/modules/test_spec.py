@@ -34,6 +34,7 @@ LAYER_CASES: dict[str, tuple[list[dict], tuple[int, ...], tuple[int, ...]]] = {
     "Identity": ([{"Identity": {}}], (3, 8, 8), (3, 8, 8)),
     "Residual": ([{"Residual": {"layers": [{"Conv2d": {"out_channels": 3, "kernel_size": 3,
                                                        "padding": "same"}}]}}], (3, 8, 8), (3, 8, 8)),
+    "Backbone": ([{"Backbone": {"name": "test_efficientnet", "weights": "none"}}], (3, 8, 8), (256,)),
 }
 
 

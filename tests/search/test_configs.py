@@ -10,7 +10,8 @@ from autolit.search.config import load_search_config
 from autolit.search.feasibility import DataInfo, probe_space
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "search").glob("*.yaml"))
-SHAPES = {"digits": DataInfo((1, 8, 8), 10), "mnist": DataInfo((1, 28, 28), 10)}
+SHAPES = {"digits": DataInfo((1, 8, 8), 10), "mnist": DataInfo((1, 28, 28), 10),
+          "hymenoptera_pretrained": DataInfo((3, 224, 224), 2)}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
