@@ -13,7 +13,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from autolit.errors import UserError
+from autolit.errors import UserError, suggest
 from autolit.modules.errors import NonFiniteLossError, fmt_shape
 from autolit.modules.losses import LOSSES, check_loss, check_loss_args
 from autolit.modules.presets import preset_spec
@@ -39,6 +39,12 @@ class AutoLitModule(L.LightningModule):
         label_smoothing: in [0, 1) (classification only).
         class_weights: one weight per label (classification only).
         huber_delta: threshold of the huber loss.
+        channels_last: keep weights and inputs in channels-last memory order (NHWC), which the
+            fast convolution kernels want (cuDNN tensor cores, oneDNN's AMX/bf16 on CPU).
+        compile: ``torch.compile`` the network for training: ``false``, ``true`` (mode
+            ``default``), a mode name (``reduce-overhead`` adds CUDA graphs, ``max-autotune``,
+            ``max-autotune-no-cudagraphs``) or a map of ``mode`` / ``backend`` / ``fullgraph`` /
+            ``dynamic``. Validation, test and exports run the same weights eagerly.
     """
 
     #: on accelerators the finite-loss check syncs with the host only this often (and at epoch end)
@@ -51,8 +57,10 @@ class AutoLitModule(L.LightningModule):
                  input_shape: list[int] | None = None, label_names: list[str] | None = None,
                  preprocessing: dict | None = None, loss: str | None = None,
                  label_smoothing: float = 0.0, class_weights: list[float] | None = None,
-                 huber_delta: float = 1.0) -> None:
+                 huber_delta: float = 1.0, channels_last: bool = False,
+                 compile: bool | str | dict = False) -> None:  # noqa: A002 - the config key is model.compile
         super().__init__()
+        self.speed = _check_speed_options(channels_last, compile)  # kept out of hparams: no effect on the function
         self.task_def = get_task(task)
         n_labels = _check_n_labels(task, n_labels, label_names)
         input_shape = _check_input_shape(input_shape)
@@ -83,7 +91,22 @@ class AutoLitModule(L.LightningModule):
     # ---- forward / steps -------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, C, H, W) → logits (B, n_labels), or (B, 1) for binary / regression."""
-        return self.net(x)
+        if self.speed["channels_last"] and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)  # (B, C, H, W) stored NHWC
+        compiled = self.__dict__.get("_compiled_net") if self.training else None
+        return (compiled or self.net)(x)
+
+    def configure_model(self) -> None:
+        """Before the optimizer exists and a checkpoint is restored: memory order and compilation.
+
+        ``Module.to(memory_format=...)`` swaps each parameter's data in place, so the optimizer and
+        its state see the same tensors. The compiled network shares the weights and is kept out of
+        the module tree (``__dict__``), so ``state_dict`` keys stay those of ``self.net``.
+        """
+        if self.speed["channels_last"]:
+            self.net.to(memory_format=torch.channels_last)
+        if self.speed["compile"] is not None and "_compiled_net" not in self.__dict__:
+            self.__dict__["_compiled_net"] = torch.compile(self.net, **self.speed["compile"])
 
     def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Forward one ``(x, y)`` batch; return (logits (B, head), target, loss)."""
@@ -98,9 +121,17 @@ class AutoLitModule(L.LightningModule):
         self._guard_finite(loss, batch_idx)
         # Two names on purpose: Lightning would rename an on_step+on_epoch "train/loss" to
         # "train/loss_step"/"_epoch", and every reader (pruning, dashboards) expects "train/loss".
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=target.shape[0])
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=self._bar_shown,
+                 batch_size=target.shape[0])
         self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=target.shape[0])
         return loss
+
+    @property
+    def _bar_shown(self) -> bool:
+        # Lightning turns every progress-bar value into a Python number after each step, bar or no
+        # bar: a host sync per step. Without a bar, train/loss stays a device tensor until logged.
+        trainer = self._trainer
+        return trainer is not None and trainer.progress_bar_callback is not None
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         """Update val/* metrics and the confusion matrix."""
@@ -189,6 +220,29 @@ def _current_lr(module: L.LightningModule) -> str:
         return f"{module.trainer.optimizers[0].param_groups[0]['lr']:g}"
     except (RuntimeError, AttributeError, IndexError, KeyError, TypeError):
         return "unknown"
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+COMPILE_KEYS = ("mode", "backend", "fullgraph", "dynamic")
+
+
+def _check_speed_options(channels_last: bool, compile: bool | str | dict) -> dict[str, Any]:  # noqa: A002
+    """``{"channels_last": bool, "compile": torch.compile kwargs or None}`` from the config values."""
+    if not isinstance(channels_last, bool):
+        raise UserError(f"model.channels_last must be true or false, got {channels_last!r}")
+    if compile is False or compile is None:
+        return {"channels_last": channels_last, "compile": None}
+    if compile is True:
+        compile = {"mode": "default"}
+    elif isinstance(compile, str):
+        compile = {"mode": compile}
+    if not isinstance(compile, dict) or set(compile) - set(COMPILE_KEYS):
+        raise UserError(f"model.compile: {compile!r} is not understood; use false, true, one of "
+                        f"{', '.join(COMPILE_MODES)}, or a map with keys {', '.join(COMPILE_KEYS)}")
+    if compile.get("mode", "default") not in COMPILE_MODES:
+        raise UserError(f"model.compile: unknown mode {compile['mode']!r}{suggest(str(compile['mode']), COMPILE_MODES)}; "
+                        f"valid modes: {', '.join(COMPILE_MODES)}")
+    return {"channels_last": channels_last, "compile": dict(compile)}
 
 
 def _choose_spec(layers: list[dict] | None, preset: str | None) -> list[dict]:
