@@ -184,9 +184,13 @@ def part_variants(args, store: Path, work: Path, done: dict) -> list[dict]:
                 node = node.setdefault(part, {})
             node[path[-1]] = value
         for label in (("cold", "warm") if name == "compile" else ("",)):
-            result = autolit_fit(config, work / f"variant-{name}{label}", test=True)
-            rows.append({"variant": f"{name} {label}".strip(), **_row(result),
-                         "epoch_s": [round(e, 3) for e in result["epoch_s"]]})
+            try:
+                result = autolit_fit(config, work / f"variant-{name}{label}", test=True)
+            except Exception as exc:  # noqa: BLE001 - one variant failing (compile, CUDA graphs) is a result
+                rows.append({"variant": f"{name} {label}".strip(), "error": f"{type(exc).__name__}: {exc}"[:300]})
+            else:
+                rows.append({"variant": f"{name} {label}".strip(), **_row(result),
+                             "epoch_s": [round(e, 3) for e in result["epoch_s"]]})
             args.dump(done)
     return rows
 

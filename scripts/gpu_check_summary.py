@@ -94,7 +94,8 @@ def main() -> int:
         print(f"  packing {row.get('run')}: {row.get('trials_per_hour', row.get('error'))} trials/h, "
               f"{row.get('gpu_mem_per_worker_mb')} MiB/worker, util {row.get('gpu_util_mean_pct')}%")
     for row in variants:
-        print(f"  variant {row['variant']}: {row['train_s']} s, test acc {row['test_acc']}, epochs {row['epoch_s']}")
+        print(f"  variant {row['variant']}: " + (row["error"] if "error" in row else
+              f"{row['train_s']} s, test acc {row['test_acc']}, epochs {row['epoch_s']}"))
     for name, target in summary["targets"].items():
         print(f"  target {name}: {target['value']} ({'met' if target['met'] else 'not met' if target['met'] is False else 'n/a'})")
     print(f"{'ok' if summary['ok'] else 'NOT ok'}: {args.dest / 'gpu-check.json'}"

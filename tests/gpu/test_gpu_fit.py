@@ -1,11 +1,12 @@
-"""The speed recipe on a GPU: bf16, channels_last, data resident on the device, few host syncs, compile.
+"""The speed recipe on a GPU: bf16, channels_last, data resident on the device, few host syncs.
 
 Synthetic 28x28 store (three shapes), configs/mnist_fast.yaml's settings; seconds, not minutes.
+``torch.compile`` on the GPU is measured (and its accuracy checked) by ``bench_fit.py --parts
+variants`` in scripts/gpu_check.sh, where its minute of compiling fits the time plan.
 """
 
 from __future__ import annotations
 
-import copy
 import warnings
 from pathlib import Path
 
@@ -76,13 +77,3 @@ def test_recipe_does_not_sync_with_the_host_every_step(store28, tmp_path):
     # the finite-loss guard and the logger look once per 50 steps each
     assert sum(counter.deltas) <= 2 * (steps // 50 + 1), (counter.deltas, [str(w.message)[:120] for w in caught[-5:]])
 
-
-def test_compiled_recipe_trains_the_same_weights(store28, tmp_path):
-    config = recipe(store28, max_epochs=1)
-    config["model"]["compile"] = True  # inductor: Triton kernels for the training graph
-    cli = build_cli(copy.deepcopy(config), run_dir=tmp_path / "run", progress=False)
-    result = fit_and_test(cli)
-    assert isinstance(cli.model.__dict__["_compiled_net"], torch._dynamo.eval_frame.OptimizedModule)
-    ckpt = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
-    assert not any("_orig_mod" in key for key in ckpt["state_dict"])
-    assert result.metrics["test/acc"] > 0.9
