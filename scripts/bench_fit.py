@@ -140,10 +140,11 @@ def part_recipe(args, store: Path, work: Path) -> dict:
     device = torch.device(args.device)
     data = DeviceData(store, device)
     recipe, keras = Loop.from_config(recipe_config(store)), Loop.from_config(KERAS)
-    warm = recipe_config(store)  # warm-up: kernels, allocator, autotuning; not counted
-    warm["trainer"].update(max_steps=10, limit_val_batches=0, num_sanity_val_steps=0)
-    autolit_fit(warm, work / "warmup", test=False)
-    train(recipe, data, max_steps=10), train(keras, data, max_steps=10)
+    if not args.no_warmup:  # kernels, allocator, autotuning: not counted
+        warm = recipe_config(store)
+        warm["trainer"].update(max_steps=10, limit_val_batches=0, num_sanity_val_steps=0)
+        autolit_fit(warm, work / "warmup", test=False)
+        train(recipe, data, max_steps=10), train(keras, data, max_steps=10)
     rows = []
     for r in range(args.rounds):
         ours = autolit_fit(recipe_config(store, seed=r), work / f"recipe{r}", test=True)
@@ -170,7 +171,7 @@ VARIANTS: dict[str, dict[str, object]] = {
 
 def part_variants(args, store: Path, work: Path, done: dict) -> list[dict]:
     """One recipe fit per variant (``compile``: twice, cold then warm); rows appended to ``done``."""
-    if "recipe" not in done:  # the recipe part warmed this process up already
+    if "recipe" not in done and not args.no_warmup:  # the recipe part warmed this process up already
         warm = recipe_config(store)
         warm["trainer"].update(max_steps=10, limit_val_batches=0, num_sanity_val_steps=0)
         autolit_fit(warm, work / "warmup-variants", test=False)
@@ -240,6 +241,7 @@ def main() -> None:
     parser.add_argument("--variants", default="recipe,fp32,contiguous,unfused,batch256,batch1024",
                         help=f"for --parts variants: {', '.join(VARIANTS)}")
     parser.add_argument("--keras-max-epochs", type=int, default=10)
+    parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up (dry runs)")
     parser.add_argument("--epochs", type=int, default=4, help="part 1 epochs per side and round")
     parser.add_argument("--n", type=int, default=12000, help="part 1 synthetic images (CPU)")
     parser.add_argument("--store", type=Path, help="part 1: a real store instead of synthetic data")

@@ -106,7 +106,7 @@ if [ "$mode" = gpu ]; then
 else  # dry mode: each part's code at sizes that take seconds (variants ride along with fit)
   run tests 60 "$py" -m pytest -q -p no:cacheprovider tests/gpu --junitxml "$dest/gpu-tests.xml"
   run fit 90 "$py" scripts/bench_fit.py --quick --parts overhead,recipe,variants --variants contiguous \
-    --n 500 --epochs 2 --threads 1 --keras-max-epochs 1 --mnist "$mnist" --mnist-store "$store" \
+    --n 500 --epochs 2 --threads 1 --keras-max-epochs 1 --no-warmup --mnist "$mnist" --mnist-store "$store" \
     --json-out "$dest/bench_fit.json"
   run packing 90 "$py" scripts/bench_search.py --gpu --cpu-dry-run --mnist "$mnist" --mnist-store "$store" \
     --per-device 1 --pack-trials 1 --json-out "$dest/bench_search.json"

@@ -221,6 +221,7 @@ def threaded_worker(cfg_path: str, storage: str, name: str, n: int, jobs: int, r
     from autolit.search.study import TrialFailed, make_sampler
 
     sys.argv = sys.argv[:1]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg = load_search_config(cfg_path)
     slot = parse_devices(devices, 1)[0] if devices != "cpu" else parse_devices("cpu:1")[0]
     quiet = {"log_output": False} if "log_output" in inspect.signature(Objective).parameters else {}

@@ -10,17 +10,15 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
-import yaml
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from autolit.fit import build_cli, fit_and_test
 from autolit.modules import AutoLitModule
+from tests.recipe import PerStep, recipe_config
 from tests.synthetic import write_store
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.filterwarnings("ignore:.*does not have many workers"),
               pytest.mark.filterwarnings("ignore:.*LeafSpec")]
 
@@ -40,35 +38,13 @@ class HostReads(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-class PerStep(L.Callback):
-    """Host reads between the starts of consecutive training steps of one epoch (all per-step work)."""
-
-    def __init__(self, reads: HostReads) -> None:
-        self.reads, self.deltas, self._last = reads, [], None
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._last = None
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self._last is not None:
-            self.deltas.append(self.reads.count - self._last)
-        self._last = self.reads.count
-
-
 @pytest.fixture(scope="module")
 def store28(tmp_path_factory) -> Path:
     return write_store(tmp_path_factory.mktemp("stores") / "s28", n=1200, size=28)
 
 
-def recipe(store: Path, **trainer) -> dict:
-    config = yaml.safe_load((REPO / "configs" / "mnist_fast.yaml").read_text())
-    config["data"].update(store=str(store), source=None, batch_size=16)
-    config["trainer"].update(trainer)
-    return config
-
-
 def test_recipe_uses_the_speed_keys_and_learns(store28, tmp_path):
-    config = recipe(store28, max_epochs=2)
+    config = recipe_config(store28, 16, max_epochs=2)
     cli = build_cli(copy.deepcopy(config), run_dir=tmp_path / "run", progress=False)
     result = fit_and_test(cli, test=True)
     model, trainer = cli.model, cli.trainer
@@ -87,8 +63,8 @@ def test_recipe_reads_the_host_rarely(store28, tmp_path, monkeypatch):
     # What an accelerator run does: the finite-loss guard looks only every N steps (CPU: every step).
     monkeypatch.setattr(AutoLitModule, "check_every_step", False)
     reads = HostReads()
-    per_step = PerStep(reads)
-    config = recipe(store28, max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0)
+    per_step = PerStep(lambda: reads.count)
+    config = recipe_config(store28, 16, max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0)
     cli = build_cli(config, run_dir=tmp_path / "run", progress=False, extra_callbacks=[per_step])
     with reads:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)

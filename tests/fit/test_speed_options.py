@@ -114,3 +114,32 @@ def test_bad_speed_options_are_user_errors(kwargs, message):
     spec = [{"Flatten": {}}, {"Linear": {"out_features": "n_labels"}}]
     with pytest.raises(UserError, match=message):
         AutoLitModule(layers=spec, n_labels=3, input_shape=[1, 8, 8], **kwargs)
+
+
+class StepLosses(L.Callback):
+    """Each training step's loss and batch size, as the loop returns them."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, float, int]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.steps.append((trainer.current_epoch, float(outputs["loss"]), len(batch[1])))
+
+
+def test_train_loss_is_logged_when_written_and_its_epoch_mean_is_exact(tiny_store, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = base_config(tiny_store)
+    config["trainer"]["log_every_n_steps"] = 3  # 2 epochs of 4 steps: Lightning writes steps 2 and 5
+    seen = StepLosses()
+    cli, result = fitted(config, tmp_path / "run", seen)
+    losses = [loss for _, loss, _ in seen.steps]
+    events = EventAccumulator(str(result.run_dir)).Reload()
+    written = {e.step: e.value for e in events.Scalars("train/loss")}
+    assert written == pytest.approx({2: losses[2], 5: losses[5]}, rel=1e-5)
+    last = [(loss, n) for epoch, loss, n in seen.steps if epoch == 1]
+    sizes = [n for _, n in last]
+    assert sizes[:-1] == [32] * (len(sizes) - 1) and sizes[-1] < 32  # a short last batch: the mean is weighted
+    mean = sum(loss * n for loss, n in last) / sum(sizes)
+    assert float(cli.trainer.callback_metrics["train/loss_epoch"]) == pytest.approx(mean, rel=1e-5)
+    assert float(cli.trainer.callback_metrics["train/loss"]) == pytest.approx(last[-1][0], rel=1e-5)

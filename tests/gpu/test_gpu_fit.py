@@ -10,15 +10,13 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
-import yaml
 
 from autolit.fit import build_cli, fit_and_test
+from tests.recipe import PerStep, recipe_config
 from tests.synthetic import write_store
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.gpu, pytest.mark.filterwarnings("ignore:.*LeafSpec")]
 
 
@@ -28,10 +26,7 @@ def store28(tmp_path_factory) -> Path:
 
 
 def recipe(store: Path, **trainer) -> dict:
-    config = yaml.safe_load((REPO / "configs" / "mnist_fast.yaml").read_text())
-    config["data"].update(store=str(store), source=None, batch_size=64)
-    config["trainer"].update(accelerator="gpu", **trainer)
-    return config
+    return recipe_config(store, 64, accelerator="gpu", **trainer)
 
 
 def test_recipe_trains_on_the_gpu_with_every_speed_key(store28, tmp_path):
@@ -46,26 +41,12 @@ def test_recipe_trains_on_the_gpu_with_every_speed_key(store28, tmp_path):
     assert result.metrics["test/acc"] > 0.95
 
 
-class SyncsPerStep(L.Callback):
-    """Synchronizing CUDA calls (torch's sync debug warnings) between consecutive step starts."""
-
-    def __init__(self, caught: list) -> None:
-        self.caught, self.deltas, self._last = caught, [], None
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._last = None
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self._last is not None:
-            self.deltas.append(len(self.caught) - self._last)
-        self._last = len(self.caught)
-
-
 def test_recipe_does_not_sync_with_the_host_every_step(store28, tmp_path):
     config = recipe(store28, max_epochs=2, limit_val_batches=0, num_sanity_val_steps=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        counter = SyncsPerStep(caught)
+        # each synchronizing CUDA call warns: "called a synchronizing CUDA operation"
+        counter = PerStep(lambda: sum("synchronizing" in str(w.message) for w in caught))
         cli = build_cli(config, run_dir=tmp_path / "run", progress=False, extra_callbacks=[counter])
         torch.cuda.set_sync_debug_mode("warn")
         try:
