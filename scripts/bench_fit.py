@@ -41,15 +41,13 @@ import time
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_baselines import DeviceData, Loop, sync, train  # noqa: E402
+from fit_baselines import DeviceData, Loop, sync, synthetic_store, train  # noqa: E402
 
 from autolit.fit import build_cli, fit_and_test  # noqa: E402
-from autolit.store import StoreWriter, encode_array  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs" / "mnist_fast.yaml"
@@ -80,17 +78,6 @@ class TrainTimer(L.Callback):
             sync(pl_module.device)
             self.epochs.append(time.perf_counter() - self._start)
             self._start = None
-
-
-def synthetic_store(path: Path, n: int) -> Path:
-    rng = np.random.default_rng(0)
-    with StoreWriter(path, labels=[str(i) for i in range(10)], batch_size=2048) as writer:
-        for i in range(n):
-            label = i % 10
-            img = rng.integers(0, 60, (28, 28), dtype=np.uint8)
-            img[2 * label: 2 * label + 6, 4:24] += 150  # a learnable, label-dependent bar
-            writer.add_normalized(encode_array(img), label=str(label), source=f"synthetic/{i}")
-    return path
 
 
 def recipe_config(store: Path, seed: int = 0) -> dict:
@@ -176,7 +163,9 @@ def part_variants(args, store: Path, work: Path, done: dict) -> list[dict]:
         warm["trainer"].update(max_steps=10, limit_val_batches=0, num_sanity_val_steps=0)
         autolit_fit(warm, work / "warmup-variants", test=False)
     rows = done.setdefault("variants", [])
+    cudnn_benchmark = torch.backends.cudnn.benchmark
     for name in args.variants.split(","):
+        torch.backends.cudnn.benchmark = cudnn_benchmark  # trainer.benchmark sets it for the whole process
         config = recipe_config(store)
         for key, value in VARIANTS[name].items():
             section, *path = key.split(".")

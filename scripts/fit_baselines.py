@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -21,6 +22,7 @@ from autolit.datamodules import StoreDataModule
 from autolit.datamodules import cache as decoded_cache
 from autolit.modules.presets import preset_spec
 from autolit.modules.spec import build_network
+from autolit.store import StoreWriter, encode_array
 
 #: the optimisers the configs here name (a plain map: a class path from a file is never imported)
 OPTIMIZERS = {"torch.optim.Adam": torch.optim.Adam, "torch.optim.AdamW": torch.optim.AdamW,
@@ -69,6 +71,17 @@ class DeviceData:
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float().div_(255.0) - self.mean) / self.std  # what StoreDataModule does per batch
+
+
+def synthetic_store(path: Path, n: int) -> Path:
+    rng = np.random.default_rng(0)
+    with StoreWriter(path, labels=[str(i) for i in range(10)], batch_size=2048) as writer:
+        for i in range(n):
+            label = i % 10
+            img = rng.integers(0, 60, (28, 28), dtype=np.uint8)
+            img[2 * label: 2 * label + 6, 4:24] += 150  # a learnable, label-dependent bar
+            writer.add_normalized(encode_array(img), label=str(label), source=f"synthetic/{i}")
+    return path
 
 
 def sync(device: torch.device) -> None:

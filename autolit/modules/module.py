@@ -13,11 +13,12 @@ from typing import Any
 import lightning as L
 import torch
 
-from autolit.errors import UserError, suggest
+from autolit.errors import UserError
 from autolit.modules.errors import NonFiniteLossError, fmt_shape
 from autolit.modules.losses import LOSSES, check_loss, check_loss_args
 from autolit.modules.presets import preset_spec
 from autolit.modules.spec import build_network, output_shape, resolve_spec
+from autolit.modules.speed import check_speed_options
 from autolit.modules.tasks import Task, get_task
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -60,7 +61,7 @@ class AutoLitModule(L.LightningModule):
                  huber_delta: float = 1.0, channels_last: bool = False,
                  compile: bool | str | dict = False) -> None:  # noqa: A002 - the config key is model.compile
         super().__init__()
-        self.speed = _check_speed_options(channels_last, compile)  # kept out of hparams: no effect on the function
+        self.speed = check_speed_options(channels_last, compile)  # kept out of hparams: no effect on the function
         self.task_def = get_task(task)
         n_labels = _check_n_labels(task, n_labels, label_names)
         input_shape = _check_input_shape(input_shape)
@@ -240,29 +241,6 @@ def _current_lr(module: L.LightningModule) -> str:
         return f"{module.trainer.optimizers[0].param_groups[0]['lr']:g}"
     except (RuntimeError, AttributeError, IndexError, KeyError, TypeError):
         return "unknown"
-
-
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-COMPILE_KEYS = ("mode", "backend", "fullgraph", "dynamic")
-
-
-def _check_speed_options(channels_last: bool, compile: bool | str | dict) -> dict[str, Any]:  # noqa: A002
-    """``{"channels_last": bool, "compile": torch.compile kwargs or None}`` from the config values."""
-    if not isinstance(channels_last, bool):
-        raise UserError(f"model.channels_last must be true or false, got {channels_last!r}")
-    if compile is False or compile is None:
-        return {"channels_last": channels_last, "compile": None}
-    if compile is True:
-        compile = {"mode": "default"}
-    elif isinstance(compile, str):
-        compile = {"mode": compile}
-    if not isinstance(compile, dict) or set(compile) - set(COMPILE_KEYS):
-        raise UserError(f"model.compile: {compile!r} is not understood; use false, true, one of "
-                        f"{', '.join(COMPILE_MODES)}, or a map with keys {', '.join(COMPILE_KEYS)}")
-    if compile.get("mode", "default") not in COMPILE_MODES:
-        raise UserError(f"model.compile: unknown mode {compile['mode']!r}{suggest(str(compile['mode']), COMPILE_MODES)}; "
-                        f"valid modes: {', '.join(COMPILE_MODES)}")
-    return {"channels_last": channels_last, "compile": dict(compile)}
 
 
 def _choose_spec(layers: list[dict] | None, preset: str | None) -> list[dict]:
