@@ -7,7 +7,6 @@ makes the bf16 loss NaN, another small one.
 
 from __future__ import annotations
 
-
 import optuna
 import pytest
 import yaml
