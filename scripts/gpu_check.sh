@@ -38,10 +38,12 @@ cleanup() {  # an MPS daemon left by a packing run stopped at its limit; then th
     echo quit | CUDA_MPS_PIPE_DIRECTORY="$work/mps/mps-pipe" timeout 20 nvidia-cuda-mps-control || true
   fi
   rm -rf "$work"
+  exec 1>&- 2>&-; [ -n "${tee_pid:-}" ] && wait "$tee_pid" 2>/dev/null  # the log is complete when we return
 }
 trap cleanup EXIT
 export AUTOLIT_MPS_DIR="$work/mps"
 exec > >(tee "$dest/gpu-check.log") 2>&1
+tee_pid=$!
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 py=$(command -v python3 || command -v python)
 start=$(date +%s)
