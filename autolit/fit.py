@@ -25,6 +25,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from autolit import schedulers
 from autolit.callbacks import BestValMetrics, ConfusionMatrixFigure, SampleGrid
 from autolit.datamodules import StoreDataModule
 from autolit.errors import UserError, one_line, run_cli
@@ -122,9 +123,18 @@ class AutoLitCLI(LightningCLI):
         _check_task(self.model, self.datamodule)
         _warn_if_store_changed(self.config.get("resolved"), self.datamodule)
 
+    @staticmethod
+    def configure_optimizers(lightning_module: L.LightningModule, optimizer: Any, lr_scheduler: Any = None) -> Any:
+        """Lightning's, except that OneCycleLR / CyclicLR step after every batch."""
+        return (schedulers.lightning_config(optimizer, lr_scheduler)
+                or LightningCLI.configure_optimizers(lightning_module, optimizer, lr_scheduler))
+
     def _add_configure_optimizers_method_to_model(self, subcommand: str | None) -> None:
+        one_cycle = schedulers.take_unsized_one_cycle(self.config_init)  # built at fit time instead
         super()._add_configure_optimizers_method_to_model(subcommand)
         use_param_groups(self)  # a Backbone's blocks get their own LR group (model.backbone_lr_mult)
+        if one_cycle is not None:
+            schedulers.attach_one_cycle(self.model, one_cycle)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         callbacks = list(self.extra_callbacks)

@@ -1,131 +1,295 @@
-"""Seconds per training epoch: autolit.fit's loop versus a hand-written PyTorch loop.
+"""Fit speed: autolit.fit against hand-written PyTorch loops, and the speed recipe to 99% on MNIST.
 
-    python scripts/bench_fit.py [--quick] [--epochs 4] [--n 12000] [--batch-size 128] [--device cpu|cuda]
+    python scripts/bench_fit.py                          # CPU: both parts below
+    python scripts/bench_fit.py --quick                  # smaller: 1 round, fewer epochs
+    python scripts/bench_fit.py --parts overhead [--epochs 4] [--n 12000] [--batch-size 128] [--store PATH]
+    python scripts/bench_fit.py --parts recipe [--mnist ../shared/data/mnist] [--rounds 2] [--threads 1]
+    python scripts/bench_fit.py --gpu [--mnist .data/mnist]   # on a GPU: mnist_fast's settings in both parts
 
-Both sides train the same network (the ``keras_mnist`` preset, 93,322 parameters, or ``--preset``)
-on the same in-memory data (a synthetic 28x28 store; ``--store PATH`` for a real one), with the same
-batch size, optimiser (Adam, lr 1e-3) and seed, in this one process, alternating so neither gets a
-warmer machine. autolit runs the real fit path (``autolit.fit.build_cli``: StoreDataModule in
-device mode, AutoLitModule, Lightning Trainer with its default callbacks) with validation off;
-the baseline is the loop people write by hand. The first epoch of each is warm-up and not counted.
-The last line is JSON with ``autolit_vs_handwritten`` (time ratio; target <= 1.10).
+1. **overhead**: seconds per training epoch of autolit.fit's real path (StoreDataModule in device mode,
+   AutoLitModule, Lightning Trainer and autolit's callbacks; validation off) against the hand-written
+   loop (``scripts/fit_baselines.py``) with the same network, data placement, batch, precision,
+   memory order, optimiser and schedule, alternating in one process; the first epoch of each is not
+   counted. CPU: the keras_mnist preset in fp32 on synthetic 28x28 data (``--store`` for a real
+   one), target <= 1.10. ``--gpu``: configs/mnist_fast.yaml's settings on MNIST, target <= 1.0.
+2. **recipe**: ``configs/mnist_fast.yaml`` through autolit.fit (the whole fit: validation, checkpoints,
+   TensorBoard, then the test of the best checkpoint); its *training seconds* (the training steps
+   only) and test accuracy; the same recipe as a hand-written loop; and the hand-written Keras-CNN
+   loop (keras_mnist, Adam 1e-3, batch 128, fp32) trained until its test accuracy reaches 99%
+   (checked every quarter epoch; checks not timed). Targets: recipe <= 0.5 x the Keras loop on
+   CPU; recipe <= 1.0 s of training on an H200. Each round uses the next seed on all three.
+
+3. **variants** (``--parts variants --variants recipe,fp32,...``): the recipe with one key changed,
+   one fit each, to show what each key gives: ``fp32`` (trainer.precision 32-true), ``contiguous``
+   (model.channels_last false), ``unfused`` (optimizer fused false), ``batch256`` / ``batch1024``,
+   ``benchmark`` (trainer.benchmark: cuDNN autotuning), ``compile`` (model.compile true; run twice:
+   cold, then warm in the same process), ``cudagraphs`` (model.compile reduce-overhead).
+
+A warm-up (a few steps of each loop) runs first. The last line is JSON; ``--json-out`` rewrites it
+after every part, so a run stopped by a time limit keeps what it measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
+import yaml
 
-from autolit.fit import build_cli
-from autolit.store import StoreWriter, encode_array
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fit_baselines import DeviceData, Loop, sync, synthetic_store, train  # noqa: E402
+
+from autolit.fit import build_cli, fit_and_test  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "configs" / "mnist_fast.yaml"
+KERAS = {"model": {"task": "multiclass", "preset": "keras_mnist"}, "data": {"batch_size": 128},
+         "trainer": {"precision": "32-true", "max_epochs": 10},
+         "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 1e-3}}}
 
 
-class EpochTimer(L.Callback):
+class TrainTimer(L.Callback):
+    """Seconds of training steps per epoch: epoch start to its last batch (validation excluded)."""
+
     def __init__(self) -> None:
-        self.times: list[float] = []
+        self.epochs: list[float] = []
+        self._start: float | None = None
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
+        sync(pl_module.device)
         self._start = time.perf_counter()
 
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._close(pl_module)  # validation runs inside the epoch, before on_train_epoch_end
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if pl_module.device.type == "cuda":
-            torch.cuda.synchronize()
-        self.times.append(time.perf_counter() - self._start)
+        self._close(pl_module)
+
+    def _close(self, pl_module) -> None:
+        if self._start is not None:
+            sync(pl_module.device)
+            self.epochs.append(time.perf_counter() - self._start)
+            self._start = None
 
 
-def synthetic_store(path: Path, n: int) -> None:
-    rng = np.random.default_rng(0)
-    with StoreWriter(path, labels=[str(i) for i in range(10)], batch_size=2048) as writer:
-        for i in range(n):
-            label = i % 10
-            img = rng.integers(0, 60, (28, 28), dtype=np.uint8)
-            img[2 * label: 2 * label + 6, 4:24] += 150  # a learnable, label-dependent bar
-            writer.add_normalized(encode_array(img), label=str(label), source=f"synthetic/{i}")
+def recipe_config(store: Path, seed: int = 0) -> dict:
+    config = yaml.safe_load(RECIPE.read_text())
+    config["data"].update(store=str(store), source=None)
+    config["seed_everything"] = seed
+    return config
 
 
-def autolit_epochs(store: Path, args, run_dir: Path) -> list[float]:
-    timer = EpochTimer()
-    config = {
-        "seed_everything": 0,
-        "trainer": {"max_epochs": args.epochs, "accelerator": args.device, "devices": 1, "logger": False,
-                    "limit_val_batches": 0, "num_sanity_val_steps": 0, "enable_checkpointing": False},
-        "model": {"task": "multiclass", "preset": args.preset},
-        "data": {"store": str(store), "batch_size": args.batch_size, "cache": "device"},
-        "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 1e-3}},
-    }
-    cli = build_cli(config, run_dir=run_dir, extra_callbacks=[timer], progress=False)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    return timer.times
+def overhead_config(args, store: Path) -> dict:
+    """The fit both sides of part 1 run: mnist_fast's settings on a GPU, keras_mnist fp32 on CPU."""
+    if args.gpu:
+        config = recipe_config(store)
+    else:
+        config = copy.deepcopy(KERAS) | {"seed_everything": 0}
+        config["data"] = {"batch_size": args.batch_size}
+    config["data"].update(store=str(store), source=None, cache="device")
+    config["trainer"].update(max_epochs=args.epochs, accelerator=args.device, devices=1, logger=False,
+                             limit_val_batches=0, num_sanity_val_steps=0, enable_checkpointing=False)
+    return config
 
 
-def handwritten_epochs(store: Path, args) -> list[float]:
-    """The loop a user writes by hand: same data on the device, same network, same optimiser."""
-    config = {"trainer": {"accelerator": args.device, "logger": False},
-              "model": {"task": "multiclass", "preset": args.preset},
-              "data": {"store": str(store), "batch_size": args.batch_size, "cache": "device"}}
-    cli = build_cli(config, run_dir=Path(tempfile.mkdtemp()), progress=False)  # reuse only to build the same net
-    data, device = cli.datamodule, torch.device(args.device)
-    from autolit.datamodules import cache as decoded_cache
+def autolit_fit(config: dict, run_dir: Path, *, test: bool) -> dict:
+    timer = TrainTimer()
+    start = time.perf_counter()
+    cli = build_cli(copy.deepcopy(config), run_dir=run_dir, extra_callbacks=[timer], progress=False)
+    result = fit_and_test(cli, test=test) if test else cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    metrics = result.metrics if test else {}
+    return {"train_s": sum(timer.epochs), "epoch_s": timer.epochs, "test_acc": metrics.get("test/acc"),
+            "fit_wall_s": time.perf_counter() - start, "epochs": cli.trainer.current_epoch}
 
-    cache = decoded_cache.get_or_build(data.reader, data.image_size, data.channels)
-    x_all, y_all = decoded_cache.to_device(cache, "train", device)
-    mean, std = (torch.tensor(v, device=device).view(1, -1, 1, 1) for v in data.mean_std)
-    torch.manual_seed(0)
-    net = cli.model.net.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    times = []
-    for _ in range(args.epochs):
-        start = time.perf_counter()
-        net.train()
-        for idx in torch.randperm(len(x_all), device=device).split(args.batch_size):
-            x = (x_all[idx].float() / 255 - mean) / std
-            loss = loss_fn(net(x), y_all[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times
+
+def part_overhead(args, store: Path, work: Path) -> dict:
+    config = overhead_config(args, store)
+    loop, data = Loop.from_config(config), DeviceData(store, torch.device(args.device))
+    hand, ours = [], []
+    for r in range(args.rounds):
+        hand += train(loop, data, epochs=args.epochs)["epoch_s"][1:]
+        ours += autolit_fit(config, work / f"overhead{r}", test=False)["epoch_s"][1:]
+    h, a = statistics.median(hand), statistics.median(ours)
+    return {"autolit_vs_handwritten": round(a / h, 3), "handwritten_s_per_epoch": round(h, 4),
+            "autolit_s_per_epoch": round(a, 4), "epochs_timed": len(ours), "batch_size": loop.batch_size,
+            "precision": "bf16-mixed" if loop.bf16 else "32-true", "channels_last": loop.channels_last}
+
+
+def part_recipe(args, store: Path, work: Path) -> dict:
+    device = torch.device(args.device)
+    data = DeviceData(store, device)
+    recipe, keras = Loop.from_config(recipe_config(store)), Loop.from_config(KERAS)
+    if not args.no_warmup:  # kernels, allocator, autotuning: not counted
+        warm = recipe_config(store)
+        warm["trainer"].update(max_steps=10, limit_val_batches=0, num_sanity_val_steps=0)
+        autolit_fit(warm, work / "warmup", test=False)
+        train(recipe, data, max_steps=10), train(keras, data, max_steps=10)
+    rows = []
+    for r in range(args.rounds):
+        ours = autolit_fit(recipe_config(store, seed=r), work / f"recipe{r}", test=True)
+        rows.append({"loop": "autolit mnist_fast", "seed": r, **_row(ours)})
+        rows.append({"loop": "hand-written mnist_fast", "seed": r, **_row(train(recipe, data, seed=r))})
+        if not args.no_keras:
+            rows.append({"loop": "hand-written Keras CNN", "seed": r,
+                         **_row(train(keras, data, seed=r, until=args.target))})
+    return summarize(rows, args.target)
+
+
+VARIANTS: dict[str, dict[str, object]] = {
+    "recipe": {},
+    "fp32": {"trainer.precision": "32-true"},
+    "contiguous": {"model.channels_last": False},
+    "unfused": {"optimizer.init_args.fused": False},
+    "batch256": {"data.batch_size": 256},
+    "batch1024": {"data.batch_size": 1024, "lr_scheduler.init_args.max_lr": 0.03},
+    "benchmark": {"trainer.benchmark": True},
+    "compile": {"model.compile": True},
+    "cudagraphs": {"model.compile": "reduce-overhead"},
+}
+
+
+def part_variants(args, store: Path, work: Path, done: dict) -> list[dict]:
+    """One recipe fit per variant (``compile``: twice, cold then warm); rows appended to ``done``."""
+    if "recipe" not in done and not args.no_warmup:  # the recipe part warmed this process up already
+        warm = recipe_config(store)
+        warm["trainer"].update(max_steps=10, limit_val_batches=0, num_sanity_val_steps=0)
+        autolit_fit(warm, work / "warmup-variants", test=False)
+    rows = done.setdefault("variants", [])
+    cudnn_benchmark = torch.backends.cudnn.benchmark
+    for name in args.variants.split(","):
+        torch.backends.cudnn.benchmark = cudnn_benchmark  # trainer.benchmark sets it for the whole process
+        config = recipe_config(store)
+        for key, value in VARIANTS[name].items():
+            section, *path = key.split(".")
+            node = config.setdefault(section, {})
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = value
+        for label in (("cold", "warm") if name == "compile" else ("",)):
+            try:
+                result = autolit_fit(config, work / f"variant-{name}{label}", test=True)
+            except Exception as exc:  # noqa: BLE001 - one variant failing (compile, CUDA graphs) is a result
+                rows.append({"variant": f"{name} {label}".strip(), "error": f"{type(exc).__name__}: {exc}"[:300]})
+            else:
+                rows.append({"variant": f"{name} {label}".strip(), **_row(result),
+                             "epoch_s": [round(e, 3) for e in result["epoch_s"]]})
+            args.dump(done)
+    return rows
+
+
+def _row(result: dict) -> dict:
+    row = {"train_s": round(result["train_s"], 3), "test_acc": round(result["test_acc"], 4),
+           "epochs": round(float(result["epochs"]), 2)}
+    if "fit_wall_s" in result:
+        row["fit_wall_s"] = round(result["fit_wall_s"], 2)
+    if result.get("reached") is False:
+        row["note"] = "target not reached"
+    return row
+
+
+def summarize(rows: list[dict], target: float) -> dict:
+    def of(loop: str, key: str) -> list[float]:
+        return [r[key] for r in rows if r["loop"] == loop]
+
+    ours, hand = of("autolit mnist_fast", "train_s"), of("hand-written mnist_fast", "train_s")
+    out = {"rows": rows, "recipe_train_s": statistics.median(ours),
+           "recipe_test_acc_min": min(of("autolit mnist_fast", "test_acc")),
+           "recipe_reached_target": min(of("autolit mnist_fast", "test_acc")) >= target,
+           "handwritten_recipe_train_s": statistics.median(hand),
+           "recipe_vs_handwritten_recipe": round(statistics.median(ours) / statistics.median(hand), 3)}
+    keras = [r["train_s"] for r in rows if r["loop"] == "hand-written Keras CNN" and "note" not in r]
+    if any(r["loop"] == "hand-written Keras CNN" for r in rows):
+        out["keras_reached"] = f"{len(keras)}/{len(of('hand-written Keras CNN', 'train_s'))}"
+    if keras:
+        out["keras_to_target_s"] = statistics.median(keras)
+        out["recipe_vs_keras"] = round(out["recipe_train_s"] / out["keras_to_target_s"], 3)
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    cells = [[str(r.get(k, "")) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths))]
+    return "\n".join(lines + ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small data and 3 epochs")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--n", type=int, default=12000, help="synthetic images")
-    parser.add_argument("--store", type=Path, help="a real store instead of synthetic data")
-    parser.add_argument("--preset", default="keras_mnist")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of both sides")
+    parser.add_argument("--quick", action="store_true", help="1 round, 3 overhead epochs on 3,000 images")
+    parser.add_argument("--gpu", action="store_true", help="on the GPU, with mnist_fast's settings in part 1")
+    parser.add_argument("--parts", default="overhead,recipe", help="overhead, recipe, variants")
+    parser.add_argument("--variants", default="recipe,fp32,contiguous,unfused,batch256,batch1024",
+                        help=f"for --parts variants: {', '.join(VARIANTS)}")
+    parser.add_argument("--keras-max-epochs", type=int, default=10)
+    parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up (dry runs)")
+    parser.add_argument("--epochs", type=int, default=4, help="part 1 epochs per side and round")
+    parser.add_argument("--n", type=int, default=12000, help="part 1 synthetic images (CPU)")
+    parser.add_argument("--store", type=Path, help="part 1: a real store instead of synthetic data")
+    parser.add_argument("--batch-size", type=int, default=128, help="part 1 on CPU")
+    parser.add_argument("--mnist", default="../shared/data/mnist", help="the MNIST IDX folder (part 2, --gpu)")
+    parser.add_argument("--mnist-store", type=Path, default=Path("stores/mnist"))
+    parser.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 2; --gpu 3)")
+    parser.add_argument("--target", type=float, default=0.99)
+    parser.add_argument("--no-keras", action="store_true", help="part 2 without the Keras-CNN loop")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--json-out", type=Path, help="also write the JSON line to this file")
     args = parser.parse_args()
+    sys.argv = sys.argv[:1]  # LightningCLI inside build_cli would read the bench's own flags
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.device = args.device or ("cuda" if args.gpu else "cpu")
+    args.rounds = args.rounds or (3 if args.gpu else 2)
     if args.quick:
         args.n, args.epochs, args.rounds = 3000, 3, 1
+    parts = set(args.parts.split(","))
     work = Path(tempfile.mkdtemp(prefix="bench_fit-"))
-    store = args.store or work / "store"
-    if args.store is None:
-        synthetic_store(store, args.n)
-    hand, ours = [], []
-    for r in range(args.rounds):
-        hand += handwritten_epochs(store, args)[1:]
-        ours += autolit_epochs(store, args, work / f"run{r}")[1:]
-    h, a = statistics.median(hand), statistics.median(ours)
-    print(f"\n{'loop':<14}{'s/epoch (median)':>18}{'epochs timed':>14}")
-    print(f"{'handwritten':<14}{h:>18.3f}{len(hand):>14}")
-    print(f"{'autolit.fit':<14}{a:>18.3f}{len(ours):>14}")
-    print(f"device={args.device} preset={args.preset} batch={args.batch_size} torch={torch.__version__}")
-    print(json.dumps({"autolit_vs_handwritten": round(a / h, 3), "handwritten_s_per_epoch": round(h, 4),
-                      "autolit_s_per_epoch": round(a, 4), "device": args.device, "batch_size": args.batch_size}))
+    out: dict = {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    if args.device == "cuda":
+        out["gpu"] = torch.cuda.get_device_name()
+    args.dump = lambda o: args.json_out.write_text(json.dumps(o) + "\n") if args.json_out else None
+    KERAS["trainer"]["max_epochs"] = args.keras_max_epochs
+    needs_mnist = bool(parts & {"recipe", "variants"}) or (args.gpu and args.store is None and "overhead" in parts)
+    mnist = prepare_mnist(args) if needs_mnist else None
+    if "overhead" in parts:
+        store = args.store or (mnist if args.gpu else synthetic_store(work / "synthetic", args.n))
+        out.update(part_overhead(args, store, work))
+        print(f"\n1. s/epoch, autolit.fit vs hand-written ({out['precision']}, batch {out['batch_size']}, "
+              f"{out['epochs_timed']} epochs timed)")
+        print(table([{"loop": "hand-written", "s/epoch": out["handwritten_s_per_epoch"]},
+                     {"loop": "autolit.fit", "s/epoch": out["autolit_s_per_epoch"],
+                      "ratio": out["autolit_vs_handwritten"]}]))
+        args.dump(out)
+    if "recipe" in parts:
+        recipe = part_recipe(args, mnist, work)
+        print(f"\n2. training seconds to >= {args.target:.0%} MNIST test (configs/mnist_fast.yaml)\n"
+              + table(recipe["rows"]))
+        out["recipe"] = recipe
+        args.dump(out)
+    if "variants" in parts:
+        rows = part_variants(args, mnist, work, out)
+        print("\n3. the recipe with one key changed (one fit each)\n" + table(rows))
+    print(f"device={args.device} threads={out['threads']} torch={torch.__version__}")
+    args.dump(out)
+    print(json.dumps(out))
+
+
+def prepare_mnist(args) -> Path:
+    """The MNIST store (imported from ``--mnist`` once), as the recipe's ``data.source`` would make it."""
+    from autolit.datamodules.sources import create_from_source
+
+    if not args.mnist_store.exists():
+        create_from_source(f"idx:{args.mnist}", args.mnist_store)
+    return args.mnist_store
 
 
 if __name__ == "__main__":

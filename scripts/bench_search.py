@@ -3,12 +3,15 @@
     python scripts/bench_search.py            # full: 3 seeds x 240 device-s per method, 16 trials x 1|2 workers
     python scripts/bench_search.py --quick    # a few minutes: smaller budgets
     python scripts/bench_search.py --postgres postgresql://autolit:autolit@127.0.0.1:5432/autolit_test
+    python scripts/bench_search.py --gpu --mnist .data/mnist   # part 4 only, on one GPU (scripts/search_packing.py)
 
 1. TPE + Hyperband vs random search without pruning, equal device-second budget, >= 3 seeds:
    device-seconds until a completed trial reaches the target val/acc (sum of trial durations).
 2. Trials/hour with 1 vs 2 worker processes (the real driver, journal storage, no pruning).
 3. Storage time per trial (the storage calls one trial makes) as a share of the mean trial time.
-4. Worker memory: RSS after 2 and after 20 small trials run in one process.
+4. Worker memory: RSS after 2 and after 20 small trials run in one process. With ``--gpu``: packing
+   on one GPU instead: trials/hour of tiny CNN trials for ``--per-device 1,2,4,8`` (same trial
+   count), GPU memory per worker, GPU utilisation, and ``--pack-extra mps,alloc,threads``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import signal
 import statistics
 import sys
 import tempfile
@@ -142,8 +146,19 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--target", type=float, default=0.99, help="val/acc a search must reach")
     p.add_argument("--postgres", help="also time a PostgreSQL storage at this URL")
+    p.add_argument("--gpu", action="store_true", help="part 4 only: packing tiny trials on one GPU")
+    p.add_argument("--per-device", default="1,2,4,8", help="--gpu: workers per GPU to compare")
+    p.add_argument("--pack-trials", type=int, default=12, help="--gpu: trials per packing run")
+    p.add_argument("--pack-extra", default="", help="--gpu: also try mps, alloc, threads (comma list)")
+    p.add_argument("--mnist", default="../shared/data/mnist", help="--gpu: the MNIST IDX folder")
+    p.add_argument("--mnist-store", type=Path, default=Path("stores/mnist"), help="--gpu: its store")
+    p.add_argument("--cpu-dry-run", action="store_true", help="--gpu's code on CPU workers (tests)")
+    p.add_argument("--json-out", type=Path, help="also write the JSON line to this file")
     args = p.parse_args()
     sys.argv = sys.argv[:1]  # LightningCLI inside run_fit would see the bench's own flags
+    if args.gpu:
+        gpu_packing(args)
+        return
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget, n_tp, n_mem = (90.0, 4, 20) if args.quick else (240.0, 16, 20)
     cfg = load_search_config(CONFIG)
@@ -175,6 +190,35 @@ def main() -> None:
         print("\n4. worker RSS (one process, trials in a row)\n" + table([mem]))
         out["memory"] = mem
     print(json.dumps(out))
+
+
+def gpu_packing(args) -> None:
+    """Part 4 on a GPU (or its code on CPU workers with ``--cpu-dry-run``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from search_packing import packing
+
+    from autolit.datamodules.sources import create_from_source
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a time limit still stops workers and MPS
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        if not args.mnist_store.exists():
+            create_from_source(f"idx:{args.mnist}", args.mnist_store)
+        ks = [int(k) for k in args.per_device.split(",")]
+        extra = [x for x in args.pack_extra.split(",") if x]
+        dump = (lambda rows: args.json_out.write_text(json.dumps({"packing": {"rows": rows, "partial": True}}) + "\n")
+                if args.json_out else None)
+        out = packing(args.mnist_store, tmp, ks, args.pack_trials, extra, cpu=args.cpu_dry_run, progress=dump)
+    keys = ("run", "workers", "trials", "window_s", "trials_per_hour", "trials_per_hour_wall", "gpu_util_mean_pct",
+            "gpu_mem_per_worker_mb", "torch_peak_reserved_mb", "error")
+    rows = [{k: r.get(k, "") for k in keys} for r in out["rows"]]
+    print("\n4. packing tiny CNN trials on one " + ("CPU (dry run)" if args.cpu_dry_run else "GPU")
+          + f" (same {args.pack_trials} trials per run)\n" + table(rows))
+    line = json.dumps({"packing": out})
+    if args.json_out:
+        args.json_out.write_text(line + "\n")
+    print(line)
 
 
 if __name__ == "__main__":
