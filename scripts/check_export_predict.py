@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autolit.deploy.checkpoint import load_checkpoint, rebuild_model
-from autolit.deploy.exporters import predictor
+from autolit.modules.checkpoint import load_checkpoint, rebuild_model
+from autolit.deploy.checkpoint import predictor
 from autolit.deploy.inputs import expand
 from autolit.deploy.preprocessing import Preprocessing
 

@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 
 from autolit.errors import UserError, run_cli
-from autolit.store.idx import IMAGES_MAGIC, LABELS_MAGIC, PARTS, read_part
+from autolit.store.importers.idx import IMAGES_MAGIC, LABELS_MAGIC, PARTS, read_part
 
 
 def write_idx(path: Path, array, magic: int) -> None:

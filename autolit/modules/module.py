@@ -206,7 +206,9 @@ class AutoLitModule(L.LightningModule):
         return [{"params": head}] + ([{"params": tuned, "lr": lr * mult, "lr_mult": mult}] if tuned else [])
 
     def on_train_epoch_start(self) -> None:
-        """Head only for the first ``freeze_epochs`` epochs, then the Backbone's trainable blocks too."""
+        """A fresh epoch-loss sum; head only for the first ``freeze_epochs`` epochs, then the
+        Backbone's trainable blocks too."""
+        self._epoch_loss, self._epoch_samples = None, 0
         for backbone in find_backbones(self.net):
             backbone.set_head_only(self.current_epoch < self.freeze_epochs)
 
@@ -244,9 +246,6 @@ class AutoLitModule(L.LightningModule):
             self._nonfinite |= bad
         if (batch_idx + 1) % self.nonfinite_check_every == 0:
             self._check_accumulated(batch_idx)
-
-    def on_train_epoch_start(self) -> None:
-        self._epoch_loss, self._epoch_samples = None, 0
 
     def on_train_epoch_end(self) -> None:
         """Flush the accumulated non-finite flag (accelerators); log the epoch's mean train loss."""

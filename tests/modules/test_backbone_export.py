@@ -14,12 +14,12 @@ import pytest
 import torch
 from PIL import Image
 
-from autolit.deploy.checkpoint import load_checkpoint, rebuild_model
-from autolit.deploy.exporters import predictor
+from autolit.modules.checkpoint import load_checkpoint, rebuild_model
+from autolit.deploy.checkpoint import predictor
 from autolit.deploy.preprocessing import Preprocessing
-from autolit.export import export_checkpoint
+from autolit.deploy import export_checkpoint
 from autolit.fit import run_fit
-from autolit.predict import predict_paths
+from autolit.deploy import predict_paths
 from tests.fit.conftest import base_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"),

@@ -10,7 +10,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader, TensorDataset
 
-from autolit.deploy.checkpoint import load_checkpoint, rebuild_model
+from autolit.modules.checkpoint import load_checkpoint, rebuild_model
 from autolit.errors import UserError
 from autolit.modules import AutoLitModule
 from autolit.modules.backbone import Backbone

@@ -72,7 +72,13 @@ def test_optimizer_config_gets_a_backbone_group(tiny_store: Path, tiny_safetenso
                                   "init_args": {"max_lr": 0.01, "total_steps": 10}}
     cli = build_cli(config, progress=False)
     out = cli.model.configure_optimizers()
-    optimizer = out if isinstance(out, torch.optim.Optimizer) else out[0][0]
+    if isinstance(out, dict):  # a per-step schedule (OneCycleLR): Lightning's dict form, interval step
+        assert out["lr_scheduler"]["interval"] == "step"
+        optimizer, sched = out["optimizer"], out["lr_scheduler"]["scheduler"]
+    elif isinstance(out, torch.optim.Optimizer):
+        optimizer, sched = out, None
+    else:
+        optimizer, sched = out[0][0], out[1][0]
     assert isinstance(optimizer, torch.optim.AdamW)
     head, tuned = optimizer.param_groups
     assert head["weight_decay"] == tuned["weight_decay"] == 0.02
@@ -80,10 +86,24 @@ def test_optimizer_config_gets_a_backbone_group(tiny_store: Path, tiny_safetenso
     if scheduler is None:
         assert (head["lr"], tuned["lr"]) == (pytest.approx(0.01), pytest.approx(0.001))
     else:
-        sched = out[1][0]
         assert sched.optimizer is optimizer
         key = "max_lr" if scheduler == "OneCycleLR" else "initial_lr"
         assert (head[key], tuned[key]) == (pytest.approx(0.01), pytest.approx(0.001))
+
+
+def test_an_unsized_one_cycle_keeps_the_backbone_multiplier(tiny_store: Path, tiny_safetensors: Path,
+                                                            tmp_path: Path) -> None:
+    """OneCycleLR without total_steps is built at fit time over the param groups: max_lr x lr_mult."""
+    config = backbone_config(tiny_store, str(tiny_safetensors), backbone_lr_mult=0.1)
+    config["data"].update(image_size=32)
+    config["lr_scheduler"] = {"class_path": "torch.optim.lr_scheduler.OneCycleLR", "init_args": {"max_lr": 0.02}}
+    config["trainer"].update(max_epochs=1, limit_train_batches=2, limit_val_batches=1)
+    cli = build_cli(config, run_dir=tmp_path / "run", progress=False)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    (scheduler_config,) = cli.trainer.lr_scheduler_configs
+    assert scheduler_config.interval == "step"
+    head, tuned = scheduler_config.scheduler.optimizer.param_groups
+    assert (head["max_lr"], tuned["max_lr"]) == (pytest.approx(0.02), pytest.approx(0.002))
 
 
 def test_offline_imagenet_is_one_line_from_the_cli(tiny_store: Path, tmp_path: Path) -> None:
