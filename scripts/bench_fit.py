@@ -47,7 +47,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fit_baselines import DeviceData, Loop, sync, synthetic_store, train  # noqa: E402
 
-from autolit.fit import build_cli, fit_and_test  # noqa: E402
+from autolit.training import build_cli, fit_and_test  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs" / "mnist_fast.yaml"

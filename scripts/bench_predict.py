@@ -41,7 +41,7 @@ from autolit.deploy import ExportedModel, export_checkpoint
 from autolit.modules.checkpoint import load_checkpoint, rebuild_model
 from autolit.deploy.inputs import Source
 from autolit.deploy.runtime import load_runtime
-from autolit.fit import run_fit
+from autolit.training import run_fit
 from autolit.store import StoreReader
 
 REPO = Path(__file__).resolve().parents[1]

@@ -41,7 +41,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "search" / "digits.ya
 
 
 def _objective(cfg, runs: Path) -> Objective:
-    from autolit.fit import run_fit
+    from autolit.training import run_fit
 
     return Objective(cfg, cpu_slots(1, 2)[0], runs, fit=run_fit)
 

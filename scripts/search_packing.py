@@ -147,7 +147,7 @@ def threaded_worker(cfg_path: str, storage: str, name: str, n: int, jobs: int, r
 
     import optuna
 
-    from autolit.fit import run_fit
+    from autolit.training import run_fit
     from autolit.search.config import load_search_config
     from autolit.search.devices import parse_devices
     from autolit.search.objective import Objective

@@ -1,6 +1,6 @@
 """Every runnable ``configs/*.yaml`` parses and instantiates: trainer, model, data and optimizer.
 
-Each config is built by the real CLI (``autolit.fit.build_cli``, no training) against a store in a
+Each config is built by the real CLI (``autolit.training.build_cli``, no training) against a store in a
 temporary folder made from the config's own ``data.source``, so its layer spec, links, optimizer
 and scheduler arguments are all checked the way ``python -m autolit.fit --config`` checks them.
 Configs that read ``../shared/data`` are real-data tests. (configs/search/: tests/search/test_configs.py.)
@@ -37,7 +37,7 @@ def _reroot(value: Any) -> Any:
 def test_fit_config_builds(path: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if SHARED in path.read_text():
         request.getfixturevalue("shared_data")  # skips, with the reason, without the real data
-    from autolit.fit import build_cli
+    from autolit.training import build_cli
 
     config = _reroot(yaml.safe_load(path.read_text()))
     config["data"]["store"] = str(tmp_path / "store")

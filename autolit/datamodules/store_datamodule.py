@@ -16,7 +16,6 @@ Loaders yield uint8 ``(B, C, S, S)`` batches; normalisation runs on the device i
 
 from __future__ import annotations
 
-import math
 from functools import cached_property
 from pathlib import Path
 

@@ -14,14 +14,13 @@ from typing import Any
 import lightning as L
 import torch
 
-from autolit.errors import UserError
+from autolit.modules.arguments import check_fine_tuning, check_head, check_input_shape, check_n_labels, choose_spec
 from autolit.modules.backbone import find_backbones
-from autolit.modules.errors import NonFiniteLossError, fmt_shape
 from autolit.modules.losses import LOSSES, check_loss, check_loss_args
-from autolit.modules.presets import preset_spec
-from autolit.modules.spec import build_network, output_shape, resolve_spec
+from autolit.modules.nonfinite import NonFiniteGuard
+from autolit.modules.spec import build_network, resolve_spec
 from autolit.modules.speed import check_speed_options
-from autolit.modules.tasks import Task, get_task
+from autolit.modules.tasks import get_task
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 # A Backbone keeps its frozen blocks' BatchNorm in eval on purpose (statistics frozen); Lightning's
@@ -29,7 +28,7 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 
-class AutoLitModule(L.LightningModule):
+class AutoLitModule(NonFiniteGuard, L.LightningModule):
     """Spec-built image model for ``multiclass``, ``binary`` or ``regression``.
 
     Args:
@@ -60,11 +59,6 @@ class AutoLitModule(L.LightningModule):
             ``dynamic``. Validation, test and exports run the same weights eagerly.
     """
 
-    #: on accelerators the finite-loss check syncs with the host only this often (and at epoch end)
-    nonfinite_check_every: int = 50
-    #: check every step (stop at the first bad one)? None: only on CPU, where it costs no sync
-    check_every_step: bool | None = None
-
     def __init__(self, task: str = "multiclass", layers: list[dict] | None = None,
                  preset: str | None = None, n_labels: int | None = None,
                  input_shape: list[int] | None = None, label_names: list[str] | None = None,
@@ -76,12 +70,12 @@ class AutoLitModule(L.LightningModule):
         super().__init__()
         self.speed = check_speed_options(channels_last, compile)  # kept out of hparams: no effect on the function
         self.task_def = get_task(task)
-        n_labels = _check_n_labels(task, n_labels, label_names)
-        input_shape = _check_input_shape(input_shape)
+        n_labels = check_n_labels(task, n_labels, label_names)
+        input_shape = check_input_shape(input_shape)
         loss = check_loss(self.task_def, loss)
         check_loss_args(task, n_labels, label_smoothing, class_weights, huber_delta)
         head = self.task_def.head_width(n_labels)
-        layers = resolve_spec(_choose_spec(layers, preset), input_shape, head)
+        layers = resolve_spec(choose_spec(layers, preset), input_shape, head)
         # An explicit dict, not the frame/CLI arguments: the checkpoint must hold the RESOLVED
         # spec (preset dropped: keeping both would refuse to rebuild) and nothing but init
         # arguments (LightningCLI would add "_instantiator"), so AutoLitModule(**hparams) works.
@@ -93,15 +87,13 @@ class AutoLitModule(L.LightningModule):
 
         self.task, self.n_labels = task, n_labels
         self.net = build_network(layers, input_shape, head, load_weights=load_weights)
-        self.freeze_epochs, self.backbone_lr_mult = _check_fine_tuning(self.net, freeze_epochs, backbone_lr_mult)
-        _check_head(self.task_def, layers, input_shape, head)
+        self.freeze_epochs, self.backbone_lr_mult = check_fine_tuning(self.net, freeze_epochs, backbone_lr_mult)
+        check_head(self.task_def, layers, input_shape, head)
         self.loss_fn = LOSSES[loss](label_smoothing=label_smoothing, class_weights=class_weights,
                                     huber_delta=huber_delta)
         self.val_metrics = self.task_def.build_metrics(n_labels, "val")
         self.test_metrics = self.task_def.build_metrics(n_labels, "test")
         self._val_confmat = self.task_def.build_confusion(n_labels)
-        self._nonfinite: torch.Tensor | None = None  # accumulated flag on accelerators
-        self._nonfinite_since = 0
         self._epoch_loss: torch.Tensor | None = None  # sum of loss x batch size this epoch, on the device
         self._epoch_samples = 0
         self.example_input_array = torch.zeros(1, *input_shape)  # (1, C, H, W) for ModelSummary
@@ -229,109 +221,8 @@ class AutoLitModule(L.LightningModule):
             return None
         return self._val_confmat.compute().detach().cpu()
 
-    # ---- non-finite loss -------------------------------------------------------------------
-    def _guard_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
-        """Stop at a NaN/inf loss: at once on CPU; on accelerators every N steps (no per-step sync)."""
-        every_step = self.check_every_step
-        if every_step if every_step is not None else loss.device.type == "cpu":
-            if not torch.isfinite(loss):
-                value = loss.item()
-                kind = "nan" if value != value else ("inf" if value > 0 else "-inf")
-                self._raise_nonfinite(kind, f"step {batch_idx}")
-            return
-        bad = ~torch.isfinite(loss.detach())
-        if self._nonfinite is None:
-            self._nonfinite, self._nonfinite_since = bad, batch_idx
-        else:
-            self._nonfinite |= bad
-        if (batch_idx + 1) % self.nonfinite_check_every == 0:
-            self._check_accumulated(batch_idx)
-
     def on_train_epoch_end(self) -> None:
         """Flush the accumulated non-finite flag (accelerators); log the epoch's mean train loss."""
         self._check_accumulated(None)
         if self._epoch_loss is not None:
             self.log("train/loss_epoch", self._epoch_loss / self._epoch_samples, on_step=False, on_epoch=True)
-
-    def _check_accumulated(self, batch_idx: int | None) -> None:
-        if self._nonfinite is None:
-            return
-        flag, since = bool(self._nonfinite), self._nonfinite_since  # one host sync per window
-        self._nonfinite = None
-        if flag:
-            end = "the epoch end" if batch_idx is None else f"step {batch_idx}"
-            self._raise_nonfinite("nan or inf", f"a step between step {since} and {end}")
-
-    def _raise_nonfinite(self, kind: str, where: str) -> None:
-        raise NonFiniteLossError(
-            f"train/loss became {kind} at epoch {self.current_epoch} {where}: lower "
-            f"optimizer.init_args.lr (now {_current_lr(self)}), check the inputs for NaN/inf, "
-            f"or set trainer.gradient_clip_val")
-
-
-def _current_lr(module: L.LightningModule) -> str:
-    try:
-        return f"{module.trainer.optimizers[0].param_groups[0]['lr']:g}"
-    except (RuntimeError, AttributeError, IndexError, KeyError, TypeError):
-        return "unknown"
-
-
-def _choose_spec(layers: list[dict] | None, preset: str | None) -> list[dict]:
-    if layers is not None and preset is not None:
-        raise UserError(f"model: both layers and preset ({preset!r}) are set; fix: keep one of them")
-    if layers is None and preset is None:
-        from autolit.modules.presets import PRESETS
-
-        raise UserError("model: neither layers nor preset is set; fix: add model.layers (a layer "
-                        f"list) or model.preset ({', '.join(PRESETS)})")
-    return preset_spec(preset) if preset is not None else layers
-
-
-def _check_fine_tuning(net: torch.nn.Module, freeze_epochs: Any, mult: Any) -> tuple[int, float]:
-    if not isinstance(freeze_epochs, int) or isinstance(freeze_epochs, bool) or freeze_epochs < 0:
-        raise UserError(f"model.freeze_epochs must be an integer >= 0, got {freeze_epochs!r}")
-    if not isinstance(mult, (int, float)) or isinstance(mult, bool) or not mult >= 0:
-        raise UserError(f"model.backbone_lr_mult must be a number >= 0, got {mult!r}; fix: e.g. 0.1")
-    if (freeze_epochs or mult != 1) and not find_backbones(net):
-        key = "freeze_epochs" if freeze_epochs else "backbone_lr_mult"
-        raise UserError(f"model.{key} is set but model.layers has no Backbone layer; fix: remove "
-                        f"model.{key} or start the spec with - Backbone: {{name: ...}}")
-    return freeze_epochs, float(mult)
-
-
-def _check_n_labels(task: str, n_labels: int | None, label_names: list[str] | None) -> int:
-    """The label count the metrics use: n_labels (or len(label_names)); 2 for binary."""
-    if n_labels is None and label_names:
-        n_labels = len(label_names)
-    if task == "regression":
-        return 1
-    if n_labels is not None and label_names and len(label_names) != n_labels:
-        raise UserError(f"model.label_names has {len(label_names)} names but n_labels is {n_labels}; "
-                        f"fix: give one name per label (or leave both to the data module)")
-    if task == "binary":
-        if n_labels not in (None, 2):
-            raise UserError(f"model.n_labels is {n_labels!r} but task binary needs exactly 2 labels; "
-                            f"fix: use task: multiclass, or a data set with two labels")
-        return 2
-    if not isinstance(n_labels, int) or isinstance(n_labels, bool) or n_labels < 2:
-        raise UserError(f"model.n_labels must be an integer >= 2 for task multiclass, got "
-                        f"{n_labels!r}; fix: pass the data's n_labels (the fit CLI links "
-                        f"data.n_labels), or use task: binary / regression")
-    return n_labels
-
-
-def _check_input_shape(input_shape: list[int] | None) -> list[int]:
-    if input_shape is None:
-        raise UserError("model.input_shape is not set; fix: pass [C, H, W] (the fit CLI links "
-                        "data.input_shape)")
-    return list(input_shape)
-
-
-def _check_head(task: Task, layers: list[dict], input_shape: list[int], head: int) -> None:
-    """The network must end in (B, head): n_labels logits, or one logit / value."""
-    out = output_shape(layers, input_shape, head)
-    if out != (head,):
-        what = f"{head} labels" if task.name == "multiclass" else "one output"
-        raise UserError(f"model.layers: the network outputs {fmt_shape(out, batch=True)} but task "
-                        f"{task.name} needs (B, {head}) ({what}); fix: end with Linear: "
-                        f"{{out_features: n_labels}} after Flatten")

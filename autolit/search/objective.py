@@ -39,8 +39,8 @@ FitFn = Callable[..., Any]
 
 
 def make_objective(cfg: SearchConfig, slot: Slot, runs_dir: Path) -> Callable[[optuna.Trial], float]:
-    """The real objective: ``autolit.fit.run_fit`` on the slot's device."""
-    from autolit.fit import run_fit  # heavy import, only in workers
+    """The real objective: ``autolit.training.run_fit`` on the slot's device."""
+    from autolit.training import run_fit  # heavy import, only in workers
 
     return Objective(cfg, slot, runs_dir, fit=run_fit)
 

@@ -21,7 +21,7 @@ from autolit.datamodules import cache as decoded_cache
 from autolit.errors import UserError
 from autolit.store import StoreReader
 from autolit.system import memory_bytes
-from tests.fit.conftest import base_config
+from tests.training.conftest import base_config
 from tests.synthetic import write_store
 
 REPO = Path(__file__).resolve().parents[2]

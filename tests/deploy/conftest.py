@@ -1,6 +1,6 @@
 """Fixtures for export/predict tests: one tiny digits model trained once per session, exported once.
 
-Training uses ``autolit.fit.run_fit`` on the real digits store (1,797 8x8 images, built in a few
+Training uses ``autolit.training.run_fit`` on the real digits store (1,797 8x8 images, built in a few
 seconds) with a small MLP for a few epochs: ~95% test accuracy; CPU training is kept short because the
 tests share 2 cores.
 """
@@ -27,7 +27,7 @@ DIGITS_CONFIG = {
 @pytest.fixture(scope="session")
 def digits_fit(tmp_path_factory: pytest.TempPathFactory):
     """(FitResult, store path) of the tiny digits model."""
-    from autolit.fit import run_fit
+    from autolit.training import run_fit
 
     root = tmp_path_factory.mktemp("digits")
     config = {**DIGITS_CONFIG, "data": {**DIGITS_CONFIG["data"], "store": str(root / "store")}}

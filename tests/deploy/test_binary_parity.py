@@ -28,7 +28,7 @@ from tests.conftest import REPO
 @pytest.fixture(scope="module")
 def parity(tmp_path_factory: pytest.TempPathFactory):
     """(checkpoint, export dir, test images uint8 (N, 1, 8, 8), PNG paths) of a short parity fit."""
-    from autolit.fit import run_fit
+    from autolit.training import run_fit
 
     root = tmp_path_factory.mktemp("parity")
     config = yaml.safe_load((REPO / "configs" / "digits_parity.yaml").read_text())

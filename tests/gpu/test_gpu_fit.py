@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from autolit.fit import build_cli, fit_and_test
+from autolit.training import build_cli, fit_and_test
 from tests.recipe import PerStep, recipe_config
 from tests.synthetic import write_store
 

@@ -18,9 +18,9 @@ from autolit.modules.checkpoint import load_checkpoint, rebuild_model
 from autolit.deploy.checkpoint import predictor
 from autolit.deploy.preprocessing import Preprocessing
 from autolit.deploy import export_checkpoint
-from autolit.fit import run_fit
+from autolit.training import run_fit
 from autolit.deploy import predict_paths
-from tests.fit.conftest import base_config
+from tests.training.conftest import base_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]

@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from autolit.fit import build_cli, run_fit
-from tests.fit.conftest import base_config, write_config
+from autolit.training import build_cli, run_fit
+from tests.training.conftest import base_config, write_config
 from tests.modules.conftest import TINY
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*does not have many workers"),

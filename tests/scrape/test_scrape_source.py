@@ -18,9 +18,9 @@ from scrape_servers import LocalServer, Route
 
 from autolit.datamodules import StoreDataModule
 from autolit.errors import UserError
-from autolit.fit import run_fit
+from autolit.training import run_fit
 from autolit.store import StoreReader
-from tests.fit.conftest import base_config
+from tests.training.conftest import base_config
 from tests.orphans import kill_and_count_survivors, needs_proc
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from storehelpers import REPO, make_class_folder, png_bytes, read_only, subproce
 from autolit.datamodules import StoreDataModule
 from autolit.store import StoreReader, envs, schema
 from autolit.store.damage import StoreDamaged
-from tests.fit.conftest import base_config
+from tests.training.conftest import base_config
 from tests.synthetic import write_store
 
 

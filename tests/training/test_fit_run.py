@@ -16,7 +16,7 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
-from tests.fit.conftest import base_config, write_config
+from tests.training.conftest import base_config, write_config
 
 pytestmark = pytest.mark.slow
 

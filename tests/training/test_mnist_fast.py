@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from autolit.fit import build_cli, fit_and_test
+from autolit.training import build_cli, fit_and_test
 from autolit.modules import AutoLitModule
 from tests.recipe import PerStep, recipe_config
 from tests.synthetic import write_store

@@ -11,7 +11,7 @@ import pytest
 
 from autolit import fit
 from autolit.errors import run_cli
-from tests.fit.conftest import base_config, write_config
+from tests.training.conftest import base_config, write_config
 from tests.synthetic import write_store
 
 

@@ -11,9 +11,9 @@ import torch
 import yaml
 
 from autolit.errors import UserError
-from autolit.fit import build_cli, fit_and_test
+from autolit.training import build_cli, fit_and_test
 from autolit.modules import AutoLitModule
-from tests.fit.conftest import base_config
+from tests.training.conftest import base_config
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*does not have many workers"),
               pytest.mark.filterwarnings("ignore:.*LeafSpec")]

@@ -1,0 +1,76 @@
+"""Checks of AutoLitModule's own arguments (spec or preset, label count, input shape, head,
+fine-tuning knobs): each mistake names the ``model.*`` key and the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from autolit.errors import UserError
+from autolit.modules.backbone import find_backbones
+from autolit.modules.errors import fmt_shape
+from autolit.modules.presets import preset_spec
+from autolit.modules.spec import output_shape
+from autolit.modules.tasks import Task
+
+
+def choose_spec(layers: list[dict] | None, preset: str | None) -> list[dict]:
+    if layers is not None and preset is not None:
+        raise UserError(f"model: both layers and preset ({preset!r}) are set; fix: keep one of them")
+    if layers is None and preset is None:
+        from autolit.modules.presets import PRESETS
+
+        raise UserError("model: neither layers nor preset is set; fix: add model.layers (a layer "
+                        f"list) or model.preset ({', '.join(PRESETS)})")
+    return preset_spec(preset) if preset is not None else layers
+
+
+def check_fine_tuning(net: torch.nn.Module, freeze_epochs: Any, mult: Any) -> tuple[int, float]:
+    if not isinstance(freeze_epochs, int) or isinstance(freeze_epochs, bool) or freeze_epochs < 0:
+        raise UserError(f"model.freeze_epochs must be an integer >= 0, got {freeze_epochs!r}")
+    if not isinstance(mult, (int, float)) or isinstance(mult, bool) or not mult >= 0:
+        raise UserError(f"model.backbone_lr_mult must be a number >= 0, got {mult!r}; fix: e.g. 0.1")
+    if (freeze_epochs or mult != 1) and not find_backbones(net):
+        key = "freeze_epochs" if freeze_epochs else "backbone_lr_mult"
+        raise UserError(f"model.{key} is set but model.layers has no Backbone layer; fix: remove "
+                        f"model.{key} or start the spec with - Backbone: {{name: ...}}")
+    return freeze_epochs, float(mult)
+
+
+def check_n_labels(task: str, n_labels: int | None, label_names: list[str] | None) -> int:
+    """The label count the metrics use: n_labels (or len(label_names)); 2 for binary."""
+    if n_labels is None and label_names:
+        n_labels = len(label_names)
+    if task == "regression":
+        return 1
+    if n_labels is not None and label_names and len(label_names) != n_labels:
+        raise UserError(f"model.label_names has {len(label_names)} names but n_labels is {n_labels}; "
+                        f"fix: give one name per label (or leave both to the data module)")
+    if task == "binary":
+        if n_labels not in (None, 2):
+            raise UserError(f"model.n_labels is {n_labels!r} but task binary needs exactly 2 labels; "
+                            f"fix: use task: multiclass, or a data set with two labels")
+        return 2
+    if not isinstance(n_labels, int) or isinstance(n_labels, bool) or n_labels < 2:
+        raise UserError(f"model.n_labels must be an integer >= 2 for task multiclass, got "
+                        f"{n_labels!r}; fix: pass the data's n_labels (the fit CLI links "
+                        f"data.n_labels), or use task: binary / regression")
+    return n_labels
+
+
+def check_input_shape(input_shape: list[int] | None) -> list[int]:
+    if input_shape is None:
+        raise UserError("model.input_shape is not set; fix: pass [C, H, W] (the fit CLI links "
+                        "data.input_shape)")
+    return list(input_shape)
+
+
+def check_head(task: Task, layers: list[dict], input_shape: list[int], head: int) -> None:
+    """The network must end in (B, head): n_labels logits, or one logit / value."""
+    out = output_shape(layers, input_shape, head)
+    if out != (head,):
+        what = f"{head} labels" if task.name == "multiclass" else "one output"
+        raise UserError(f"model.layers: the network outputs {fmt_shape(out, batch=True)} but task "
+                        f"{task.name} needs (B, {head}) ({what}); fix: end with Linear: "
+                        f"{{out_features: n_labels}} after Flatten")

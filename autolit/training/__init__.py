@@ -1,0 +1,27 @@
+"""Training: the fit CLI (LightningCLI wiring, config checks), the fit itself, and what a run records.
+
+    from autolit.training import run_fit, build_cli
+    result = run_fit(yaml.safe_load(open("configs/digits.yaml")), run_dir="runs/x")
+
+Files: ``cli.py`` (:func:`build_cli`, the parser's one-line errors, links, checkpoints),
+``run.py`` (:func:`run_fit`, :func:`fit_and_test`, :class:`FitResult`), ``runinfo.py`` (resolved
+config, final hparams, resume lookup), ``callbacks.py`` (TensorBoard sample grid, confusion matrix,
+best val metrics), ``optim_checks.py`` (optimizer/scheduler arguments by key), ``schedulers.py``
+(per-step schedules), ``finetune.py`` (a Backbone's preprocessing and LR groups).
+Imported by the fit entry point and the search; imports modules, datamodules and the store.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {"build_cli": "cli", "AutoLitCLI": "cli", "RUNS": "cli",
+            "run_fit": "run", "fit_and_test": "run", "FitResult": "run", "mean_baseline": "run"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"autolit.training.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'autolit.training' has no attribute {name!r}")

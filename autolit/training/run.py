@@ -1,0 +1,67 @@
+"""Fit a built CLI, test its best checkpoint, log the final hparams: what a run leaves behind.
+
+:func:`run_fit` is the library entry (a config dict in, a :class:`FitResult` out): the search's
+trials call it; ``python -m autolit.fit`` calls :func:`fit_and_test` on the CLI it parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from autolit.datamodules import StoreDataModule
+from autolit.training.cli import AutoLitCLI, build_cli
+from autolit.training.runinfo import final_hparams, resolved_config
+
+
+@dataclass
+class FitResult:
+    """What a finished fit leaves behind."""
+
+    metrics: dict[str, float]
+    best_checkpoint: Path | None
+    run_dir: Path
+    resolved_config: dict[str, Any] = field(default_factory=dict)
+
+
+def fit_and_test(cli: AutoLitCLI, *, test: bool = True) -> FitResult:
+    """Fit, then validate and test the best checkpoint; log final hparams with their metrics."""
+    trainer, model, data = cli.trainer, cli.model, cli.datamodule
+    trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    metrics = dict(cli.best_val.metrics)
+    if test:
+        for result in trainer.test(model, datamodule=data, ckpt_path=best or None, verbose=False):
+            metrics.update({k: float(v) for k, v in result.items()})
+        if model.hparams.task == "regression":
+            metrics.update(mean_baseline(data))
+    for logger in trainer.loggers:
+        # "hparams/" keeps these step-0 points off the training curves; the hparams tab shows them.
+        logger.log_hyperparams(final_hparams(cli.config.as_dict(), model),
+                               {f"hparams/{k}": v for k, v in metrics.items()})
+        logger.save()
+    return FitResult(metrics, Path(best) if best else None, Path(trainer.log_dir),
+                     resolved_config(cli.config.as_dict(), model, data))
+
+
+def mean_baseline(data: StoreDataModule) -> dict[str, float]:
+    """Test MAE / RMSE of always predicting the train mean: what a regression model must beat."""
+    train, test = data.targets("train"), data.targets("test")
+    if len(train) == 0 or len(test) == 0:
+        return {}
+    error = test - train.mean()
+    return {"test/mae_mean_baseline": float(abs(error).mean()),
+            "test/rmse_mean_baseline": float((error ** 2).mean() ** 0.5)}
+
+
+def run_fit(config: dict[str, Any], *, run_dir: str | Path | None = None, callbacks: Sequence[L.Callback] = (),
+            test: bool = True, progress: bool = True) -> FitResult:
+    """Run one fit from a config dict (what a YAML fit config holds); used by the search driver."""
+    cli = build_cli(dict(config), run_dir=run_dir, extra_callbacks=callbacks, progress=progress)
+    return fit_and_test(cli, test=test)
