@@ -4,14 +4,11 @@
 (``autolit.datamodules.preprocess``, used by ``autolit.predict``) load without Lightning/torch.
 """
 
-from typing import Any
+from __future__ import annotations
 
-__all__ = ["StoreDataModule"]
+from autolit import lazy_exports
 
+_EXPORTS = {"StoreDataModule": "store_datamodule"}
+__all__ = sorted(_EXPORTS)
 
-def __getattr__(name: str) -> Any:
-    if name == "StoreDataModule":
-        from autolit.datamodules.store_datamodule import StoreDataModule
-
-        return StoreDataModule
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

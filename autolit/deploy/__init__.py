@@ -14,8 +14,7 @@ URLs). The entry points :mod:`autolit.export` and :mod:`autolit.predict` only pa
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from autolit import lazy_exports
 
 _EXPORTS = {
     "export_checkpoint": "export", "ExportReport": "export", "check_formats": "export",
@@ -24,9 +23,5 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    # Loaded on first use: predict on ONNX Runtime must not import torch through export.py.
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"autolit.deploy.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'autolit.deploy' has no attribute {name!r}")
+# Loaded on first use: predict on ONNX Runtime must not import torch through export.py.
+__getattr__ = lazy_exports(__name__, _EXPORTS)

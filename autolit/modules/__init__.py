@@ -7,8 +7,7 @@ spec-only users (search-space checks) do not pay for Lightning.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from autolit import lazy_exports
 
 _EXPORTS = {
     "LAYERS": "layers", "Residual": "layers", "LOSSES": "losses", "PRESETS": "presets",
@@ -19,8 +18,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"autolit.modules.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'autolit.modules' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

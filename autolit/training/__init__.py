@@ -13,15 +13,10 @@ Imported by the fit entry point and the search; imports modules, datamodules and
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from autolit import lazy_exports
 
 _EXPORTS = {"build_cli": "cli", "AutoLitCLI": "cli", "RUNS": "cli",
             "run_fit": "run", "fit_and_test": "run", "FitResult": "run", "mean_baseline": "run"}
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"autolit.training.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'autolit.training' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
