@@ -186,12 +186,19 @@ def build_cli(args: list[str] | dict | None = None, *, run_dir: str | Path | Non
         defaults["default_root_dir"] = str(run_dir)  # where files go when a config sets logger: false
     else:
         logger = _logger_default(RUNS, _config_name(args if isinstance(args, list) else sys.argv[1:]))
-    return AutoLitCLI(AutoLitModule, StoreDataModule, args=args, run=False, seed_everything_default=0,
-                      parser_class=AutoLitParser,
-                      save_config_callback=ResolvedConfigSaver, save_config_kwargs={"overwrite": True},
-                      trainer_defaults={"logger": logger, **defaults}, extra_callbacks=extra_callbacks, progress=progress,
-                      parser_kwargs={"description": "Train and test a spec-built model on an autolit store.",
-                                     "allow_abbrev": False})  # --trainer.max_epoch is a typo, not max_epochs
+    with warnings.catch_warnings():
+        # A config given from Python (run_fit, the search's trials) is meant to ignore sys.argv;
+        # LightningCLI warns whenever the calling process has arguments of its own.
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run")
+        # By design: the config's optimizer:/lr_scheduler: replace the module's default Adam.
+        warnings.filterwarnings("ignore", message=r".*configure_optimizers` will be overridden by")
+        return AutoLitCLI(AutoLitModule, StoreDataModule, args=args, run=False, seed_everything_default=0,
+                          parser_class=AutoLitParser,
+                          save_config_callback=ResolvedConfigSaver, save_config_kwargs={"overwrite": True},
+                          trainer_defaults={"logger": logger, **defaults}, extra_callbacks=extra_callbacks,
+                          progress=progress,
+                          parser_kwargs={"description": "Train and test a spec-built model on an autolit store.",
+                                         "allow_abbrev": False})  # --trainer.max_epoch is a typo, not max_epochs
 
 
 def _config_name(argv: Sequence[str]) -> str:
