@@ -3,7 +3,6 @@ metric and direction, the storage it is given (damaged journals, places it canno
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
