@@ -88,7 +88,8 @@ def _prescan(store: Path, options: ScrapeOptions) -> _Known:
     try:
         for key in reader.keys():
             record = reader.record(key)
-            prov = record.get("provenance") or {}
+            prov = record.get("provenance")
+            prov = prov if isinstance(prov, dict) else {}  # a tampered record only loses its query count
             query = prov.get("query")
             if isinstance(query, str):
                 known.per_query[query] = known.per_query.get(query, 0) + 1

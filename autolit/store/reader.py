@@ -150,6 +150,8 @@ class StoreReader:
     # ---------------------------------------------------------------- internals
     def _check_header(self, header: dict) -> None:
         """Sizes, channels and labels within what this store can hold (ValueError otherwise)."""
+        if not isinstance(header, dict) or not all(isinstance(header.get(k), str) for k in ("sha256", "split")):
+            raise ValueError("header lacks sha256/split")
         side = self.meta.policy.max_side
         width, height, channels = header["width"], header["height"], header["channels"]
         if not all(isinstance(v, int) and 1 <= v <= side for v in (width, height)):
