@@ -17,7 +17,7 @@ from pathlib import Path
 import lmdb
 
 from autolit.errors import UserError
-from autolit.store.damage import DATA_FILE, check_data_file, damaged, unwritable
+from autolit.store.damage import DAMAGE_ERRORS, DATA_FILE, check_data_file, damaged, lmdb_failure, unwritable
 from autolit.store.schema import META_KEY, SCHEMA_VERSION
 
 WRITER_LOCK = "writer.lock"
@@ -143,22 +143,21 @@ def open_env(path: Path, *, readonly: bool, map_size: int = 1 << 28) -> lmdb.Env
     try:
         env = _lmdb_open(path, readonly=readonly, map_size=map_size, lock=True)
     except lmdb.Error as exc:
+        if isinstance(exc, DAMAGE_ERRORS) or _writable(path):
+            raise lmdb_failure(path, exc) from None
         if not readonly:
-            error = damaged(path, exc) if _writable(path) else unwritable(path, exc)
-            raise error from None
-        if _writable(path):
-            raise damaged(path, exc) from None
+            raise unwritable(path, exc) from None
         # A read-only folder (a shared mount, chmod a-w): LMDB cannot open its lock file there.
         # Nobody can write the store either, so reading without reader locks is safe.
         try:
             return _lmdb_open(path, readonly=True, map_size=map_size, lock=False)
         except lmdb.Error as again:
-            raise damaged(path, again) from None
+            raise lmdb_failure(path, again) from None
     try:
         env.reader_check()
     except lmdb.Error as exc:
         env.close()
-        raise damaged(path, exc) from None
+        raise lmdb_failure(path, exc) from None
     return env
 
 
@@ -199,7 +198,9 @@ def read_meta(env: lmdb.Environment, path: Path) -> dict:
         if raw is None:
             raise UserError(f"{path} is an LMDB database but not an autolit store (no meta key); {import_hint()}")
         meta = json.loads(raw)
-    except (lmdb.Error, ValueError) as exc:  # ValueError: bytes that are not UTF-8 JSON
+    except lmdb.Error as exc:
+        raise lmdb_failure(path, exc) from None
+    except ValueError as exc:  # bytes that are not UTF-8 JSON
         raise damaged(path, f"meta: {exc}") from None
     if not isinstance(meta, dict):
         raise damaged(path, f"meta is a {type(meta).__name__}, not an object")
