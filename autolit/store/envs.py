@@ -1,7 +1,7 @@
 """Opening a store's LMDB environment, with the user-facing checks shared by reader and writer.
 
 Every open and write failure becomes one line naming the store and the fix (``damage.py``): a
-truncated file is refused before LMDB maps it, a read-only folder is read without LMDB's lock file,
+truncated file is refused before LMDB maps it, a store nobody can write is read without LMDB's lock file,
 and a full disk or a folder that cannot be written is reported with the committed data intact.
 """
 
@@ -10,17 +10,19 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import lmdb
 
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
 from autolit.store.damage import DAMAGE_ERRORS, DATA_FILE, check_data_file, damaged, lmdb_failure, unwritable
 from autolit.store.schema import META_KEY, SCHEMA_VERSION
 
 WRITER_LOCK = "writer.lock"
+_FS_IOC_GETFLAGS, _FS_IMMUTABLE_FL = 0x80086601, 0x10  # linux/fs.h
 # Each DataLoader worker of each process holds one reader slot; LMDB's default (126) is tight
 # when several trials share a store.
 MAX_READERS = 1024
@@ -147,8 +149,16 @@ def open_env(path: Path, *, readonly: bool, map_size: int = 1 << 28) -> lmdb.Env
             raise lmdb_failure(path, exc) from None
         if not readonly:
             raise unwritable(path, exc) from None
-        # A read-only folder (a shared mount, chmod a-w): LMDB cannot open its lock file there.
-        # Nobody can write the store either, so reading without reader locks is safe.
+        if not nobody_can_write(path):
+            # Without reader locks a writer (another user of a shared folder) may reuse pages
+            # this reader is still reading.
+            raise UserError(
+                f"cannot read store {path} ({one_line(exc)}): LMDB must write its lock file lock.mdb there "
+                "while others may write the store; make lock.mdb group-writable "
+                f"(chmod g+w {path / 'lock.mdb'}) or copy the store to a folder of your own") from None
+        # A read-only file system or a store nobody may write (chmod a-w, chattr +i): LMDB cannot
+        # open its lock file there, and no writer can change pages under a reader, so reading
+        # without reader locks is safe.
         try:
             return _lmdb_open(path, readonly=True, map_size=map_size, lock=False)
         except lmdb.Error as again:
@@ -169,6 +179,31 @@ def _lmdb_open(path: Path, *, readonly: bool, map_size: int, lock: bool) -> lmdb
 def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and all(
         os.access(f, os.W_OK) for f in (path / DATA_FILE, path / "lock.mdb") if f.exists())
+
+
+def nobody_can_write(path: Path) -> bool:
+    """True when no user can write the store ``path``: its file system is mounted read-only, or
+    neither the folder nor its data file has a write bit (or they are immutable, ``chattr +i``)."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return True
+        return all(_frozen(p) for p in (path, path / DATA_FILE))
+    except OSError:
+        return False  # cannot tell: assume someone may write
+
+
+def _frozen(path: Path) -> bool:
+    """No write bit for anyone, or the immutable attribute (which binds root too)."""
+    if not os.stat(path).st_mode & 0o222:
+        return True
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        flags = fcntl.ioctl(fd, _FS_IOC_GETFLAGS, bytes(8))
+    except OSError:
+        return False  # a file system without attribute flags
+    finally:
+        os.close(fd)
+    return bool(int.from_bytes(flags[:4], sys.byteorder) & _FS_IMMUTABLE_FL)
 
 
 def write_txn(env: lmdb.Environment, fn: Callable[[lmdb.Transaction], None]) -> None:

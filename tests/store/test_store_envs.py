@@ -69,3 +69,60 @@ def test_a_scan_failing_before_its_first_key_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(reader, "_begin", lambda: SimpleNamespace(cursor=cursor, abort=lambda: None))
     with pytest.raises(StoreDamaged, match=r"damaged \(mdb_cursor_open: page of the wrong type\)"):
         reader.keys("train")  # was: UnboundLocalError (out read by the except clause)
+
+
+def _store_files(tmp_path: Path) -> Path:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "data.mdb").write_bytes(b"")
+    return folder
+
+
+def test_lockless_reading_only_when_nobody_can_write(tmp_path, monkeypatch):
+    """Mode bits, not access(2): another user (a group member) may write what this one cannot."""
+    folder = _store_files(tmp_path)
+    try:
+        for folder_mode, data_mode, expected in [(0o555, 0o444, True), (0o575, 0o444, False),
+                                                 (0o555, 0o464, False), (0o755, 0o644, False)]:
+            folder.chmod(folder_mode)
+            (folder / "data.mdb").chmod(data_mode)
+            assert envs.nobody_can_write(folder) is expected, (oct(folder_mode), oct(data_mode))
+        real = os.statvfs
+        monkeypatch.setattr(envs.os, "statvfs", lambda p: SimpleNamespace(f_flag=real(p).f_flag | os.ST_RDONLY))
+        assert envs.nobody_can_write(folder)  # a read-only mount
+    finally:
+        folder.chmod(0o755)
+
+
+def test_an_immutable_store_counts_as_unwritable(tmp_path):
+    folder = _store_files(tmp_path)
+    paths = [str(folder), str(folder / "data.mdb")]
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", *paths], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here")
+    try:
+        assert envs.nobody_can_write(folder)
+    finally:
+        subprocess.run(["chattr", "-i", *paths], check=True)
+
+
+def test_a_shared_store_others_may_write_is_not_read_without_locks(tmp_path, monkeypatch):
+    store = write_store(tmp_path / "s", n=6)
+    envs.close_reader_env()
+    real = envs._lmdb_open
+
+    def lock_file_refused(path, *, lock, **kw):
+        if lock:
+            raise lmdb.Error(f"{path}/lock.mdb: Permission denied")
+        raise AssertionError("opened without reader locks while others may write")
+
+    monkeypatch.setattr(envs, "_lmdb_open", lock_file_refused)
+    monkeypatch.setattr(envs, "_writable", lambda path: False)  # this user cannot write; the group can
+    with pytest.raises(UserError, match=r"cannot read store .*s \(Error: .*Permission denied\): LMDB must write "
+                                        r"its lock file .* make lock.mdb group-writable .* or copy the store"):
+        StoreReader(store)
+    monkeypatch.setattr(envs, "_lmdb_open", real)
+    monkeypatch.setattr(envs, "nobody_can_write", lambda path: True)
+    monkeypatch.setattr(envs, "_lmdb_open", lambda path, *, lock, **kw: real(path, lock=False, **kw) if not lock
+                        else lock_file_refused(path, lock=True))
+    assert StoreReader(store).meta.count == 6  # nobody can write: lock-less reading is safe
+    envs.close_reader_env()
