@@ -273,8 +273,12 @@ def acquire_writer_lock(path: Path) -> int:
             f"store {path} is already being written by another process (pid {holder}); "
             "wait for that import to finish, or use a different --store"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    except OSError as exc:  # a full disk or a file size limit: closing the fd drops the lock
+        os.close(fd)
+        raise unwritable(path, exc) from None
     return fd
 
 

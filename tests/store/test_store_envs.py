@@ -126,3 +126,18 @@ def test_a_shared_store_others_may_write_is_not_read_without_locks(tmp_path, mon
                         else lock_file_refused(path, lock=True))
     assert StoreReader(store).meta.count == 6  # nobody can write: lock-less reading is safe
     envs.close_reader_env()
+
+
+def test_a_writer_lock_that_cannot_record_its_pid_is_released(tmp_path, monkeypatch):
+    (tmp_path / "s").mkdir()
+    before = len(os.listdir("/proc/self/fd"))
+
+    def full(fd, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(envs.os, "ftruncate", full)
+    with pytest.raises(UserError, match=r"cannot write store .*s \(OSError: \[Errno 28\] No space left"):
+        envs.acquire_writer_lock(tmp_path / "s")  # was: a raw traceback and a leaked fd
+    assert len(os.listdir("/proc/self/fd")) == before
+    monkeypatch.undo()
+    envs.release_writer_lock(envs.acquire_writer_lock(tmp_path / "s"))  # the lock is free again
