@@ -225,13 +225,21 @@ def write_txn(env: lmdb.Environment, fn: Callable[[lmdb.Transaction], None]) -> 
             raise unwritable(env.path(), exc) from None
 
 
-def read_meta(env: lmdb.Environment, path: Path) -> dict:
-    """Read and version-check the store meta (a damaged one is reported, not a traceback)."""
+def read_meta(env: lmdb.Environment, path: Path, *, missing_ok: bool = False) -> dict | None:
+    """Read and version-check the store meta (a damaged one is reported, not a traceback).
+
+    ``missing_ok``: None for an empty database (a store whose first commit never happened); a
+    database with entries but no meta is never a store.
+    """
     try:
         with env.begin(buffers=False) as txn:
             raw = txn.get(META_KEY)
+            entries = txn.stat()["entries"] if raw is None else 0
+        if raw is None and missing_ok and not entries:
+            return None
         if raw is None:
-            raise UserError(f"{path} is an LMDB database but not an autolit store (no meta key); {import_hint()}")
+            raise UserError(f"{path} is an LMDB database but not an autolit store (no meta key; {entries} "
+                            f"other entries): it is left untouched; {import_hint()} in another folder")
         meta = json.loads(raw)
     except lmdb.Error as exc:
         raise lmdb_failure(path, exc) from None
