@@ -227,3 +227,11 @@ def test_show_refuses_sheets_that_cannot_fit(tmp_path, args, message):
     store = write_store(tmp_path / "s", n=6)
     assert _one_error_line(_cli("show", store, "--out", tmp_path / "g.png", *args)) == f"error: {message}"
     assert not (tmp_path / "g.png").exists()
+
+
+def test_show_that_cannot_write_its_sheet_is_one_line(tmp_path):
+    store = write_store(tmp_path / "s", n=6)
+    (tmp_path / "taken.png").mkdir()  # a folder where the sheet should go: the save fails with an OSError
+    line = _one_error_line(_cli("show", store, "--out", tmp_path / "taken.png"))  # was: IsADirectoryError traceback
+    assert line == f"error: --out {tmp_path / 'taken.png'}: cannot write there (Is a directory); " \
+                   "fix: pick a folder you can write to"
