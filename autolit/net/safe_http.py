@@ -47,7 +47,6 @@ class Fetched:
 
     url: str          # final URL after redirects
     data: bytes
-    content_type: str
     redirects: int
 
 
@@ -110,8 +109,7 @@ class SafeFetcher:
                 except ValueError as exc:  # a Location that is not a URL, e.g. "http://[oops/"
                     raise Refused("bad_url", f"redirect to an invalid URL: {exc}") from None
                 continue
-            data, content_type = result
-            return Fetched(current, data, content_type, hop)
+            return Fetched(current, result, hop)
         raise Refused("too_many_redirects", f"more than {self.limits.max_redirects} redirects")
 
     @contextmanager
@@ -126,8 +124,8 @@ class SafeFetcher:
             return _PinnedHTTPS(target, timeout, self._tls)
         return _PinnedHTTP(target, timeout)
 
-    def _get(self, target: Target, deadline: float) -> tuple[bytes, str] | str:
-        """One request. Returns (body, content type), or the Location of a redirect."""
+    def _get(self, target: Target, deadline: float) -> bytes | str:
+        """One request. Returns the body, or the Location of a redirect (a str)."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise Refused("deadline", f"no time left for {target.host}")
@@ -152,7 +150,7 @@ class SafeFetcher:
             conn.close()
 
     def _exchange(self, conn: http.client.HTTPConnection, target: Target, deadline: float,
-                  watchdog: _Watchdog) -> tuple[bytes, str] | str:
+                  watchdog: _Watchdog) -> bytes | str:
         conn.connect()
         # Keep our own reference: http.client drops conn.sock once a response will close it.
         sock = conn.sock
@@ -175,7 +173,7 @@ class SafeFetcher:
             length = response.getheader("Content-Length")
             if length and length.isdigit() and int(length) > self.limits.max_bytes:
                 raise Refused("too_many_bytes", f"Content-Length {length} > {self.limits.max_bytes}")
-            return self._read_body(sock, response, deadline), content_type
+            return self._read_body(sock, response, deadline)
         finally:
             response.close()
 

@@ -32,7 +32,7 @@ PARTS: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "t10k": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-MAX_IMAGE_PIXELS = 64_000_000  # the store's default max_pixels
+MAX_IMAGE_PIXELS = ImagePolicy().max_pixels  # the store's default
 _ARRAY_CHUNK, _POOL_MIN_ARRAYS = 4096, 8192
 
 
