@@ -10,6 +10,8 @@ no cleanup in the parent, so the child has to notice by itself).
 from __future__ import annotations
 
 import ctypes
+import math
+import multiprocessing
 import os
 import signal
 import sys
@@ -21,14 +23,31 @@ MAX_IMAGE_SIZE = 4096
 _PR_SET_PDEATHSIG = 1      # linux/prctl.h
 WATCH_SECONDS = 0.5        # how often the fallback watchdog looks at the parent
 _CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
 
 
 def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, e.g. under taskset or a CPU quota)."""
+    """CPUs this process may run on: its affinity mask (taskset, cpusets), or the container's CPU
+    quota (cgroup ``cpu.max``, rounded up) if lower."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    quota = _cpu_quota()
+    return max(1, min(cpus, quota) if quota is not None else cpus)
+
+
+def _cpu_quota() -> int | None:
+    """CPUs the cgroup quota allows (ceil of quota/period, at least 1), or None when unlimited."""
+    try:
+        fields = CGROUP_CPU_MAX.read_text().split()
+    except OSError:
+        return None
+    try:
+        quota, period = int(fields[0]), int(fields[1])
+    except (IndexError, ValueError):  # "max 100000" (no quota) or a malformed file
+        return None
+    return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
 
 
 def memory_bytes() -> int:
@@ -48,18 +67,23 @@ def memory_bytes() -> int:
 
 
 def die_with_parent(parent: int | None = None, sig: int = signal.SIGKILL) -> None:
-    """Make this (child) process exit as soon as its parent ``parent`` (default: the current one) dies.
+    """Make this (child) process exit as soon as its parent ``parent`` dies.
 
     Call it first thing in the child: a pool initializer (``initializer=die_with_parent,
     initargs=(os.getpid(),)`` from the parent) or a DataLoader worker. On Linux the kernel sends
     SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``; note it fires when the *thread*
     that started the child exits, so start children from a thread that outlives them); everywhere,
     a daemon thread also checks ``os.getppid()`` every :data:`WATCH_SECONDS` and exits when the
-    process was re-parented. A parent that died before this call is caught too. ``sig`` is the
+    process was re-parented. A parent that died before this call is caught too; without ``parent``
+    that needs a child started by :mod:`multiprocessing` (pools, DataLoader workers: the parent
+    recorded its own pid in it), else ``os.getppid()`` at the call is taken (so a parent that died
+    before it goes unnoticed; pass ``parent`` then). ``sig`` is the
     signal the kernel sends: SIGKILL for pool and loader workers, SIGTERM for search workers (their
     handler fails the running trial cleanly).
     """
-    parent = os.getppid() if parent is None else parent
+    if parent is None:
+        started_by = multiprocessing.parent_process()
+        parent = started_by.pid if started_by is not None and started_by.pid else os.getppid()
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)

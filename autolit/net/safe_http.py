@@ -4,7 +4,8 @@ Every hop (the URL and each redirect, at most ``max_redirects``) goes through
 :class:`~autolit.net.netpolicy.NetPolicy` first, and the connection is opened to the address
 that was checked, not to a fresh DNS answer. Time is bounded three ways: a connect timeout, a
 per-read timeout and a whole-download deadline (a watchdog closes the socket when it passes, so
-even a server that trickles its headers one byte a second is cut off). Bytes are counted while
+even a server that trickles its headers one byte a second is cut off). The deadline also caps
+each connect and is checked before each hop's DNS lookup (the lookup itself is the resolver's). Bytes are counted while
 streaming; a body is never read past ``max_bytes``.
 """
 
@@ -46,7 +47,6 @@ class Fetched:
 
     url: str          # final URL after redirects
     data: bytes
-    content_type: str
     redirects: int
 
 
@@ -98,6 +98,8 @@ class SafeFetcher:
         deadline = time.monotonic() + self.limits.deadline
         current = url
         for hop in range(self.limits.max_redirects + 1):
+            if time.monotonic() >= deadline:  # before DNS too: the deadline bounds every step
+                raise Refused("deadline", f"download took more than {self.limits.deadline:g} s")
             target = self.policy.check(current)  # every hop: scheme, resolution, address
             with self._slot(target.host):
                 result = self._get(target, deadline)
@@ -107,8 +109,7 @@ class SafeFetcher:
                 except ValueError as exc:  # a Location that is not a URL, e.g. "http://[oops/"
                     raise Refused("bad_url", f"redirect to an invalid URL: {exc}") from None
                 continue
-            data, content_type = result
-            return Fetched(current, data, content_type, hop)
+            return Fetched(current, result, hop)
         raise Refused("too_many_redirects", f"more than {self.limits.max_redirects} redirects")
 
     @contextmanager
@@ -118,17 +119,18 @@ class SafeFetcher:
         with slot:
             yield
 
-    def _connection(self, target: Target) -> http.client.HTTPConnection:
+    def _connection(self, target: Target, timeout: float) -> http.client.HTTPConnection:
         if target.scheme == "https":
-            return _PinnedHTTPS(target, self.limits.connect_timeout, self._tls)
-        return _PinnedHTTP(target, self.limits.connect_timeout)
+            return _PinnedHTTPS(target, timeout, self._tls)
+        return _PinnedHTTP(target, timeout)
 
-    def _get(self, target: Target, deadline: float) -> tuple[bytes, str] | str:
-        """One request. Returns (body, content type), or the Location of a redirect."""
+    def _get(self, target: Target, deadline: float) -> bytes | str:
+        """One request. Returns the body, or the Location of a redirect (a str)."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise Refused("deadline", f"no time left for {target.host}")
-        conn = self._connection(target)
+        # The watchdog only watches a connected socket, so the connect is bounded by what is left.
+        conn = self._connection(target, min(self.limits.connect_timeout, remaining))
         watchdog = _Watchdog(remaining)
         try:
             return self._exchange(conn, target, deadline, watchdog)
@@ -148,7 +150,7 @@ class SafeFetcher:
             conn.close()
 
     def _exchange(self, conn: http.client.HTTPConnection, target: Target, deadline: float,
-                  watchdog: _Watchdog) -> tuple[bytes, str] | str:
+                  watchdog: _Watchdog) -> bytes | str:
         conn.connect()
         # Keep our own reference: http.client drops conn.sock once a response will close it.
         sock = conn.sock
@@ -171,7 +173,7 @@ class SafeFetcher:
             length = response.getheader("Content-Length")
             if length and length.isdigit() and int(length) > self.limits.max_bytes:
                 raise Refused("too_many_bytes", f"Content-Length {length} > {self.limits.max_bytes}")
-            return self._read_body(sock, response, deadline), content_type
+            return self._read_body(sock, response, deadline)
         finally:
             response.close()
 

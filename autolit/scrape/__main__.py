@@ -20,20 +20,14 @@ from rich.console import Console
 from autolit.errors import run_cli
 from autolit.scrape.source import IMPORTER, OPTIONS, query_specs, scrape
 from autolit.store.importers import check_options
+from autolit.store.importers.base import add_option_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one flag per scrape option (kept in one place with docs/scrape.md)."""
     p = argparse.ArgumentParser(prog="python -m autolit.scrape", description=__doc__.split("\n")[0])
     p.add_argument("--store", required=True, help="store directory (created when absent)")
-    for opt in OPTIONS:
-        default = f" (default {opt.default})" if opt.default not in (None, False, ()) else ""
-        if opt.type is bool:
-            p.add_argument(opt.flag, dest=opt.name, action="store_true", default=None, help=opt.help)
-        else:
-            p.add_argument(opt.flag, dest=opt.name, type=str if opt.type is list else opt.type,
-                           choices=opt.choices, default=None, required=opt.required,
-                           help=opt.help + default)
+    add_option_flags(p, OPTIONS, show_defaults=True)
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p

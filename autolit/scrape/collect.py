@@ -32,6 +32,8 @@ from autolit.store.reader import StoreReader
 from autolit.store.splits import SplitPolicy
 from autolit.store.writer import StoreWriter
 
+FLUSH_SECONDS = 5.0  # commit the open batch at least this often, so a kill loses little
+
 
 @dataclass(frozen=True)
 class ScrapeOptions:
@@ -45,7 +47,6 @@ class ScrapeOptions:
     near_dup_threshold: int = DEFAULT_THRESHOLD
     max_side: int | None = None   # None: the store's policy (256 for a new store)
     progress: bool = True
-    flush_seconds: float = 5.0
     split: SplitPolicy | None = None  # a new store's split policy (None: the default)
 
 
@@ -88,7 +89,8 @@ def _prescan(store: Path, options: ScrapeOptions) -> _Known:
     try:
         for key in reader.keys():
             record = reader.record(key)
-            prov = record.get("provenance") or {}
+            prov = record.get("provenance")
+            prov = prov if isinstance(prov, dict) else {}  # a tampered record only loses its query count
             query = prov.get("query")
             if isinstance(query, str):
                 known.per_query[query] = known.per_query.get(query, 0) + 1
@@ -212,7 +214,7 @@ class _Run:
                 self.writer.mark_source(url, what)
 
     def _maybe_flush(self) -> None:
-        if time.monotonic() - self.last_flush >= self.options.flush_seconds:
+        if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self.writer.flush()
             self.last_flush = time.monotonic()
 

@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from serpapi import GoogleSearch
 
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
 from autolit.scrape.scrub import scrub_text
 
 DEFAULT_SERPAPI_URL = "https://serpapi.com"
@@ -185,7 +185,7 @@ class SerpApiImages:
     def _error_message(self, data: dict[str, Any] | None) -> str:
         """The ``error`` field of a JSON body, scrubbed and on one line ('' if none)."""
         error = data.get("error") if data is not None else None
-        return " ".join(self._scrub(str(error)).split())[:300] if error else ""
+        return one_line(self._scrub(str(error)), 300) if error else ""
 
     def _where(self) -> str:
         return self._scrub(self.config.base_url.rstrip("/") + "/search")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from autolit.errors import run_cli
 from autolit.store.importers import Importer, check_options, cli_importers, invoke
+from autolit.store.importers.base import add_option_flags
 from autolit.store.reader import StoreReader
 from autolit.store.splits import SPLITS
 
@@ -63,12 +64,7 @@ def _add_importer(p: argparse.ArgumentParser, importer: Importer) -> None:
     if importer.arg:
         p.add_argument("source", metavar=importer.arg, help=importer.arg_help)
     p.add_argument("--store", required=True, help="store directory (created if absent)")
-    for opt in importer.options:
-        if opt.type is bool:
-            p.add_argument(opt.flag, dest=opt.name, action="store_true", default=None, help=opt.help)
-        else:
-            p.add_argument(opt.flag, dest=opt.name, type=opt.type, choices=opt.choices, default=None,
-                           help=opt.help)
+    add_option_flags(p, importer.options)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 

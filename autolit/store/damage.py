@@ -17,6 +17,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import lmdb
+
 from autolit.errors import UserError, one_line
 
 DATA_FILE = "data.mdb"
@@ -26,6 +28,18 @@ _META = struct.Struct("<IIQQ")           # magic, version, address, mapsize
 _PSIZE_AT = _PAGE_HEADER + 24            # mm_dbs[FREE_DBI].md_pad = the page size
 _LAST_AT = _PAGE_HEADER + 24 + 2 * 48    # mm_last_pg, then mm_txnid
 VERIFY = "python -m autolit.store verify"
+# What LMDB reports about the bytes of data.mdb itself. Its other errors (a full reader table, a
+# stale or foreign lock file, no memory) leave the data intact and have their own fix.
+DAMAGE_ERRORS = (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.InvalidError, lmdb.BadValsizeError,
+                 lmdb.BadChecksumError)
+_LOCK_FIX = "when no process uses the store, delete {store}/lock.mdb (not data.mdb!) and retry"
+_FIXES = {
+    lmdb.ReadersFullError: "all reader slots of its lock file are taken; close other processes reading the "
+                           "store (trials, DataLoader workers) and retry",
+    lmdb.VersionMismatchError: "its lock file lock.mdb was made by another LMDB version; " + _LOCK_FIX,
+    lmdb.LockError: "its lock file lock.mdb is held by another process or stale; " + _LOCK_FIX,
+    lmdb.MemoryError: "out of memory; free memory (fewer DataLoader workers or trials at once) and retry",
+}
 
 
 class StoreDamaged(UserError):
@@ -56,6 +70,16 @@ def damaged(store: Path | str, detail: object, key: bytes | str | None = None) -
                             "import again)", text)
     return StoreDamaged(f"store {store} is damaged ({text}); rebuild it from its source (delete {store} and "
                         "import again) or restore a copy", text)
+
+
+def lmdb_failure(store: Path | str, exc: lmdb.Error, key: bytes | str | None = None) -> UserError:
+    """The error for an LMDB failure: damage (:func:`damaged`) only when LMDB says the file is bad,
+    else what went wrong and its fix, the store's data untouched."""
+    if isinstance(exc, DAMAGE_ERRORS):
+        return damaged(store, exc, key)
+    fix = next((f for cls, f in _FIXES.items() if isinstance(exc, cls)),
+               "check the folder, its permissions and free memory, and retry")
+    return UserError(f"cannot open store {store} ({one_line(exc)}); {fix.format(store=store)}")
 
 
 def unwritable(store: Path | str, detail: object) -> UserError:

@@ -1,7 +1,7 @@
 """Opening a store's LMDB environment, with the user-facing checks shared by reader and writer.
 
 Every open and write failure becomes one line naming the store and the fix (``damage.py``): a
-truncated file is refused before LMDB maps it, a read-only folder is read without LMDB's lock file,
+truncated file is refused before LMDB maps it, a store nobody can write is read without LMDB's lock file,
 and a full disk or a folder that cannot be written is reported with the committed data intact.
 """
 
@@ -10,17 +10,19 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import lmdb
 
-from autolit.errors import UserError
-from autolit.store.damage import DATA_FILE, check_data_file, damaged, unwritable
+from autolit.errors import UserError, one_line
+from autolit.store.damage import DAMAGE_ERRORS, DATA_FILE, check_data_file, damaged, lmdb_failure, unwritable
 from autolit.store.schema import META_KEY, SCHEMA_VERSION
 
 WRITER_LOCK = "writer.lock"
+_FS_IOC_GETFLAGS, _FS_IMMUTABLE_FL = 0x80086601, 0x10  # linux/fs.h
 # Each DataLoader worker of each process holds one reader slot; LMDB's default (126) is tight
 # when several trials share a store.
 MAX_READERS = 1024
@@ -143,22 +145,29 @@ def open_env(path: Path, *, readonly: bool, map_size: int = 1 << 28) -> lmdb.Env
     try:
         env = _lmdb_open(path, readonly=readonly, map_size=map_size, lock=True)
     except lmdb.Error as exc:
+        if isinstance(exc, DAMAGE_ERRORS) or _writable(path):
+            raise lmdb_failure(path, exc) from None
         if not readonly:
-            error = damaged(path, exc) if _writable(path) else unwritable(path, exc)
-            raise error from None
-        if _writable(path):
-            raise damaged(path, exc) from None
-        # A read-only folder (a shared mount, chmod a-w): LMDB cannot open its lock file there.
-        # Nobody can write the store either, so reading without reader locks is safe.
+            raise unwritable(path, exc) from None
+        if not nobody_can_write(path):
+            # Without reader locks a writer (another user of a shared folder) may reuse pages
+            # this reader is still reading.
+            raise UserError(
+                f"cannot read store {path} ({one_line(exc)}): LMDB must write its lock file lock.mdb there "
+                "while others may write the store; make lock.mdb group-writable "
+                f"(chmod g+w {path / 'lock.mdb'}) or copy the store to a folder of your own") from None
+        # A read-only file system or a store nobody may write (chmod a-w, chattr +i): LMDB cannot
+        # open its lock file there, and no writer can change pages under a reader, so reading
+        # without reader locks is safe.
         try:
             return _lmdb_open(path, readonly=True, map_size=map_size, lock=False)
         except lmdb.Error as again:
-            raise damaged(path, again) from None
+            raise lmdb_failure(path, again) from None
     try:
         env.reader_check()
     except lmdb.Error as exc:
         env.close()
-        raise damaged(path, exc) from None
+        raise lmdb_failure(path, exc) from None
     return env
 
 
@@ -170,6 +179,31 @@ def _lmdb_open(path: Path, *, readonly: bool, map_size: int, lock: bool) -> lmdb
 def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and all(
         os.access(f, os.W_OK) for f in (path / DATA_FILE, path / "lock.mdb") if f.exists())
+
+
+def nobody_can_write(path: Path) -> bool:
+    """True when no user can write the store ``path``: its file system is mounted read-only, or
+    neither the folder nor its data file has a write bit (or they are immutable, ``chattr +i``)."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return True
+        return all(_frozen(p) for p in (path, path / DATA_FILE))
+    except OSError:
+        return False  # cannot tell: assume someone may write
+
+
+def _frozen(path: Path) -> bool:
+    """No write bit for anyone, or the immutable attribute (which binds root too)."""
+    if not os.stat(path).st_mode & 0o222:
+        return True
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        flags = fcntl.ioctl(fd, _FS_IOC_GETFLAGS, bytes(8))
+    except OSError:
+        return False  # a file system without attribute flags
+    finally:
+        os.close(fd)
+    return bool(int.from_bytes(flags[:4], sys.byteorder) & _FS_IMMUTABLE_FL)
 
 
 def write_txn(env: lmdb.Environment, fn: Callable[[lmdb.Transaction], None]) -> None:
@@ -191,15 +225,25 @@ def write_txn(env: lmdb.Environment, fn: Callable[[lmdb.Transaction], None]) -> 
             raise unwritable(env.path(), exc) from None
 
 
-def read_meta(env: lmdb.Environment, path: Path) -> dict:
-    """Read and version-check the store meta (a damaged one is reported, not a traceback)."""
+def read_meta(env: lmdb.Environment, path: Path, *, missing_ok: bool = False) -> dict | None:
+    """Read and version-check the store meta (a damaged one is reported, not a traceback).
+
+    ``missing_ok``: None for an empty database (a store whose first commit never happened); a
+    database with entries but no meta is never a store.
+    """
     try:
         with env.begin(buffers=False) as txn:
             raw = txn.get(META_KEY)
+            entries = txn.stat()["entries"] if raw is None else 0
+        if raw is None and missing_ok and not entries:
+            return None
         if raw is None:
-            raise UserError(f"{path} is an LMDB database but not an autolit store (no meta key); {import_hint()}")
+            raise UserError(f"{path} is an LMDB database but not an autolit store (no meta key; {entries} "
+                            f"other entries): it is left untouched; {import_hint()} in another folder")
         meta = json.loads(raw)
-    except (lmdb.Error, ValueError) as exc:  # ValueError: bytes that are not UTF-8 JSON
+    except lmdb.Error as exc:
+        raise lmdb_failure(path, exc) from None
+    except ValueError as exc:  # bytes that are not UTF-8 JSON
         raise damaged(path, f"meta: {exc}") from None
     if not isinstance(meta, dict):
         raise damaged(path, f"meta is a {type(meta).__name__}, not an object")
@@ -237,8 +281,12 @@ def acquire_writer_lock(path: Path) -> int:
             f"store {path} is already being written by another process (pid {holder}); "
             "wait for that import to finish, or use a different --store"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    except OSError as exc:  # a full disk or a file size limit: closing the fd drops the lock
+        os.close(fd)
+        raise unwritable(path, exc) from None
     return fd
 
 

@@ -20,7 +20,7 @@ import lmdb
 
 from autolit.errors import UserError
 from autolit.store import schema
-from autolit.store.damage import damaged
+from autolit.store.damage import DAMAGE_ERRORS, damaged, lmdb_failure
 from autolit.store.envs import check_existing_store, close_reader_env, read_meta, reader_env, store_key
 from autolit.store.policy import ImagePolicy
 from autolit.store.splits import SPLITS, SplitPolicy
@@ -150,6 +150,8 @@ class StoreReader:
     # ---------------------------------------------------------------- internals
     def _check_header(self, header: dict) -> None:
         """Sizes, channels and labels within what this store can hold (ValueError otherwise)."""
+        if not isinstance(header, dict) or not all(isinstance(header.get(k), str) for k in ("sha256", "split")):
+            raise ValueError("header lacks sha256/split")
         side = self.meta.policy.max_side
         width, height, channels = header["width"], header["height"], header["channels"]
         if not all(isinstance(v, int) and 1 <= v <= side for v in (width, height)):
@@ -176,15 +178,15 @@ class StoreReader:
             except lmdb.MapResizedError:
                 env.set_mapsize(0)  # the writer grew the map: adopt the new size
                 return env.begin(buffers=False)
-        except lmdb.Error as exc:
-            raise damaged(self.path, exc) from None
+        except lmdb.Error as exc:  # e.g. every reader slot taken: not damage
+            raise lmdb_failure(self.path, exc) from None
 
     def _txn_get(self, key: bytes) -> bytes | None:
         txn = self._begin()
         try:
             return txn.get(key)
         except lmdb.Error as exc:
-            raise damaged(self.path, exc, key) from None
+            raise lmdb_failure(self.path, exc, key) from None
         finally:
             txn.abort()
 
@@ -195,10 +197,10 @@ class StoreReader:
         return value
 
     def _scan(self, prefix: bytes) -> list[bytes]:
+        out: list[bytes] = []
         txn = self._begin()
         try:
             cursor = txn.cursor()
-            out: list[bytes] = []
             if cursor.set_range(prefix):
                 for key in cursor.iternext(keys=True, values=False):
                     if not key.startswith(prefix):
@@ -207,9 +209,11 @@ class StoreReader:
                         raise damaged(self.path, f"malformed record key {bytes(key)!r}")
                     out.append(bytes(key))
             return out
-        except lmdb.Error as exc:
+        except DAMAGE_ERRORS as exc:
             after = f" after key {out[-1].decode('ascii', 'replace')}" if out else ""
             raise damaged(self.path, f"{exc}{after}") from None
+        except lmdb.Error as exc:
+            raise lmdb_failure(self.path, exc) from None
         finally:
             txn.abort()
 

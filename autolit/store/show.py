@@ -56,7 +56,12 @@ def save_grid(store: str | Path, out: str | Path, *, n: int = 64, cell: int = 96
         raise UserError(f"--out {out} must end in .png, .jpg or .webp")
     if not out.parent.is_dir():
         raise UserError(f"folder {out.parent} for --out does not exist; create it first")
-    render_grid(StoreReader(store), n=n, cell=cell, split=split, seed=seed).save(out)
+    sheet = render_grid(StoreReader(store), n=n, cell=cell, split=split, seed=seed)
+    try:
+        sheet.save(out)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write there ({exc.strerror or one_line(exc)}); "
+                        "fix: pick a folder you can write to") from None
     return out
 
 

@@ -8,7 +8,6 @@ at most the open batch and never leaves half a record or a record without its me
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +16,10 @@ import lmdb
 
 from autolit.errors import UserError
 from autolit.store import schema
-from autolit.store.damage import damaged, unwritable
+from autolit.store.damage import damaged, lmdb_failure, unwritable
 from autolit.store.envs import (
-    acquire_writer_lock, check_new_store_location, check_schema, close_writer_env, is_store,
-    open_writer_env, release_writer_lock, write_txn,
+    acquire_writer_lock, check_new_store_location, close_writer_env, is_store, open_writer_env,
+    read_meta, release_writer_lock, write_txn,
 )
 from autolit.store.policy import ImagePolicy, ImageRejected, NormalizedImage, normalize_image
 from autolit.store.reader import StoreMeta
@@ -137,7 +136,7 @@ class StoreWriter:
         try:
             return self._read_txn().get(schema.hash_key(sha256)) is not None
         except lmdb.Error as exc:
-            raise damaged(self.path, exc, schema.hash_key(sha256)) from None
+            raise lmdb_failure(self.path, exc, schema.hash_key(sha256)) from None
 
     def seen_source(self, source: str) -> bool:
         """True if ``source`` was recorded before (committed or in the open batch)."""
@@ -151,7 +150,9 @@ class StoreWriter:
         try:
             raw = self._read_txn().get(key)
             return None if raw is None else bytes(raw).decode("utf-8")
-        except (lmdb.Error, UnicodeDecodeError) as exc:
+        except lmdb.Error as exc:
+            raise lmdb_failure(self.path, exc, key) from None
+        except UnicodeDecodeError as exc:
             raise damaged(self.path, exc, key) from None
 
     def mark_source(self, source: str, outcome: str) -> None:
@@ -199,22 +200,16 @@ class StoreWriter:
     # ------------------------------------------------------------------ internals
     def _open_meta(self, existed: bool, task: str | None, labels: Sequence[str] | None,
                    policy: ImagePolicy | None, split: SplitPolicy | None) -> dict:
-        """Load the meta of an existing store (checking compatibility) or write a new one."""
-        try:
-            raw = self._read_txn().get(schema.META_KEY) if existed else None
-            meta = None if raw is None else json.loads(bytes(raw))
-        except (lmdb.Error, ValueError) as exc:
-            raise damaged(self.path, f"meta: {exc}") from None
-        finally:
-            self._end_read_txn()
+        """Load the meta of an existing store (checking compatibility) or write a new one.
+
+        An existing LMDB database without meta is adopted only when it is empty (a crash before
+        the first commit); one holding anything else is someone else's and is refused."""
+        meta = read_meta(self._env, self.path, missing_ok=True) if existed else None
         if meta is None:
             meta = schema.new_meta(task or "classification", _unique(labels or []), (policy or ImagePolicy()).to_dict(),
                                    (split or SplitPolicy()).to_dict())
             write_txn(self._env, lambda txn: txn.put(schema.META_KEY, schema.dumps(meta)))
             return meta
-        if not isinstance(meta, dict):
-            raise damaged(self.path, f"meta is a {type(meta).__name__}, not an object")
-        check_schema(meta, self.path)
         StoreMeta.load(meta, self.path)  # a tampered meta is refused before it is extended
         if task is not None:
             _check_same(self.path, "task", meta["task"], task)

@@ -28,3 +28,12 @@ def test_a_malformed_stored_dhash_is_recomputed_not_a_crash(tmp_path):
     reader = StoreReader(store)
     stored = {dhash_bytes(reader.read(k)[0]) for k in reader.keys()}
     assert all(known.near.is_near_duplicate(h) for h in stored)  # recomputed from the image bytes
+
+
+def test_a_provenance_that_is_not_a_mapping_is_not_a_crash(tmp_path):
+    store = tmp_path / "s"
+    with StoreWriter(store, labels=["ants"]) as writer:
+        writer.add_image(_png(0), label="ants", source="u0", provenance={"query": "ants"})
+        writer.add_image(_png(1), label="ants", source="u1", provenance=["ants"])  # was: AttributeError
+    known = _prescan(store, ScrapeOptions(per_query=5, near_dup=True))
+    assert known.per_query == {"ants": 1} and len(known.near) == 2

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 from scrape_servers import LocalServer, Route
 
+from autolit.net import safe_http
 from autolit.net.netpolicy import NetPolicy, Refused, address_is_public
 from autolit.net.safe_http import FetchLimits, SafeFetcher
 
@@ -159,3 +162,35 @@ def test_the_socket_guard_itself_fires() -> None:
 
     with pytest.raises(AssertionError, match="non-loopback 10.0.0.1"):
         socket.create_connection(("10.0.0.1", 80), timeout=0.1)
+
+
+def test_the_deadline_bounds_the_connect(no_remote_connections: list) -> None:
+    """A host whose accept queue is full drops the SYN: only a timeout ends the connect."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        port = full.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):  # takes the only backlog place
+            f = fetcher(limits=FetchLimits(connect_timeout=5, deadline=0.4))
+            started = time.monotonic()
+            assert refusal(f, f"http://127.0.0.1:{port}/a.jpg") in {"deadline", "timeout"}
+            assert time.monotonic() - started < 1.5  # was: the whole 5 s connect timeout
+
+
+def test_no_dns_lookup_for_a_redirect_once_the_deadline_has_passed(server: LocalServer, monkeypatch) -> None:
+    server.routes["/r"] = Route(kind="redirect", status=302, location="/a.jpg")
+    server.routes["/a.jpg"] = Route(data=b"img")
+    lookups: list[str] = []
+    f = fetcher(limits=FetchLimits(deadline=5), resolver=lambda host, port: lookups.append(host) or ["127.0.0.1"])
+    skew = [0.0]
+    monkeypatch.setattr(safe_http, "time", SimpleNamespace(monotonic=lambda: time.monotonic() + skew[0]))
+    real_get = f._get
+
+    def first_hop_uses_the_deadline(target, deadline):
+        result = real_get(target, deadline)
+        skew[0] += 10
+        return result
+
+    monkeypatch.setattr(f, "_get", first_hop_uses_the_deadline)
+    assert refusal(f, server.url("/r")) == "deadline"
+    assert lookups == ["127.0.0.1"]  # was: the redirect's host was resolved after the deadline

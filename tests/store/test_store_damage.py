@@ -19,6 +19,7 @@ from storehelpers import REPO, make_class_folder, png_bytes, read_only, subproce
 from autolit.datamodules import StoreDataModule
 from autolit.store import StoreReader, envs, schema
 from autolit.store.damage import StoreDamaged
+from autolit.store.verify import verify_store
 from tests.training.conftest import base_config
 from tests.synthetic import write_store
 
@@ -91,6 +92,18 @@ def test_verify_decodes_records_whose_hash_matches(tmp_path):
     result = json.loads(_cli("verify", store, "--json").stdout)
     assert result["bad"] == [{"key": f"s/val/{sha}", "problem": result["bad"][0]["problem"]}]
     assert result["bad"][0]["problem"].startswith("does not decode: UnidentifiedImageError")
+
+
+@pytest.mark.parametrize("field", ["sha256", "split"])
+def test_verify_lists_a_record_whose_header_lacks_sha256_or_split(tmp_path, field):
+    store = write_store(tmp_path / "s", n=12)
+    reader = StoreReader(store)
+    key = reader.keys("train")[0]
+    header, data = reader.read_record(key)
+    del header[field]
+    _put_raw(store, key, schema.pack_record(header, data))
+    result = verify_store(store)  # was: KeyError traceback
+    assert result.bad == [(key.decode(), "header lacks sha256/split")]
 
 
 def test_truncated_store_is_one_line_for_info_import_verify_and_fit(tmp_path, image_folder):
@@ -214,3 +227,11 @@ def test_show_refuses_sheets_that_cannot_fit(tmp_path, args, message):
     store = write_store(tmp_path / "s", n=6)
     assert _one_error_line(_cli("show", store, "--out", tmp_path / "g.png", *args)) == f"error: {message}"
     assert not (tmp_path / "g.png").exists()
+
+
+def test_show_that_cannot_write_its_sheet_is_one_line(tmp_path):
+    store = write_store(tmp_path / "s", n=6)
+    (tmp_path / "taken.png").mkdir()  # a folder where the sheet should go: the save fails with an OSError
+    line = _one_error_line(_cli("show", store, "--out", tmp_path / "taken.png"))  # was: IsADirectoryError traceback
+    assert line == f"error: --out {tmp_path / 'taken.png'}: cannot write there (Is a directory); " \
+                   "fix: pick a folder you can write to"

@@ -14,7 +14,7 @@ from storehelpers import make_class_folder, png_bytes, subprocess_env
 from autolit.errors import UserError
 from autolit.store import StoreReader
 from autolit.store.splits import SplitPolicy
-from autolit.store.importers import import_csv, import_digits, import_folder, import_idx
+from autolit.store.importers import idx, import_csv, import_digits, import_folder, import_idx
 
 
 def _write_idx(folder, part, n, seed=0, gz=True):
@@ -53,6 +53,18 @@ def test_idx_pins_t10k_to_test_and_is_idempotent(tmp_path):
     meta = StoreReader(tmp_path / "s").meta
     assert rep.added == meta.count == 50 and meta.splits["test"] == 10
     assert import_idx(src, tmp_path / "s", workers=1).added == 0
+
+
+def test_idx_memory_guard_counts_every_file_and_copy(tmp_path, monkeypatch):
+    src = tmp_path / "mnist"
+    src.mkdir()
+    _write_idx(src, "train", 100, seed=1)  # 3600 bytes of pixels per file
+    _write_idx(src, "t10k", 100, seed=2)
+    monkeypatch.setattr(idx, "memory_bytes", lambda: 30_000)  # each file x3 fits in half; both x3 do not
+    with pytest.raises(UserError, match=r"mnist: its IDX files hold 0.00 GiB of pixels together; importing them "
+                                        r"holds 3 copies, more than half .* import the train and t10k files one"):
+        import_idx(src, tmp_path / "s", workers=1)  # was: imported, holding ~3x what the guard checked
+    assert not (tmp_path / "s").exists()
 
 
 def test_idx_bad_magic_names_the_file(tmp_path):

@@ -95,3 +95,12 @@ def test_the_reader_writes_nothing():
     calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
     assert not calls & {"put", "delete", "write_txn"}
     assert "put_aux" not in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def test_a_list_option_is_one_comma_separated_flag(monkeypatch):
+    names = Option("names", list, "label names (comma-separated)")
+    monkeypatch.setitem(IMPORTERS, "tagged", Importer(name="tagged", help="tagged", run=_solid,
+                                                      options=(names, *STORE_OPTIONS)))
+    args = build_parser().parse_args(["import", "tagged", "--store", "s", "--names", "ants,bees"])
+    assert args.names == "ants,bees"  # was: type=list, so ['a', 'n', 't', 's', ',', ...]
+    assert names.check(args.names, "--names") == ["ants", "bees"]

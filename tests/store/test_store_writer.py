@@ -172,3 +172,24 @@ def test_reader_borrows_an_open_writer_env(tmp_path):
         assert StoreReader(tmp_path / "s").meta.count == 1
         put_aux(tmp_path / "s", "k", {"v": 1})
     assert StoreReader(tmp_path / "s").get_aux("k") == {"v": 1}
+
+
+def test_writer_refuses_an_lmdb_database_that_is_not_a_store(tmp_path):
+    env = lmdb.open(str(tmp_path / "foreign"))
+    with env.begin(write=True) as txn:
+        txn.put(b"user-key", b"user-value")
+    env.close()
+    with pytest.raises(UserError, match=r"foreign is an LMDB database but not an autolit store \(no meta key; "
+                                        r"1 other entries\): it is left untouched"):
+        StoreWriter(tmp_path / "foreign", labels=["a"])  # was: wrote an autolit meta into it
+    env = lmdb.open(str(tmp_path / "foreign"), readonly=True)
+    with env.begin() as txn:
+        assert list(txn.cursor()) == [(b"user-key", b"user-value")]
+    env.close()
+
+
+def test_writer_adopts_an_empty_lmdb_left_by_a_crash_before_the_first_commit(tmp_path):
+    lmdb.open(str(tmp_path / "s")).close()
+    with StoreWriter(tmp_path / "s", labels=["a"]) as w:
+        w.add_image(png_bytes(1), label="a", source="1")
+    assert StoreReader(tmp_path / "s").meta.count == 1

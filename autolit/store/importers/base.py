@@ -8,6 +8,7 @@ import <name>``) and ``data.source`` are built from it.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +117,19 @@ class Importer:
         """How ``data.source`` may name it (for error messages and docs)."""
         forms = list(self.aliases) or ([f"{self.name}:{self.arg}"] if self.arg else [self.name])
         return forms + ([self.example] if self.example else [])
+
+
+def add_option_flags(parser: argparse.ArgumentParser, options: Sequence[Option], *,
+                     show_defaults: bool = False) -> None:
+    """One ``--flag`` per option, absent ones None (so :func:`check_options` applies the default and
+    every check); a list option is taken as one ``a,b,c`` string that :meth:`Option.check` splits."""
+    for opt in options:
+        if opt.type is bool:
+            parser.add_argument(opt.flag, dest=opt.name, action="store_true", default=None, help=opt.help)
+            continue
+        default = f" (default {opt.default})" if show_defaults and opt.default not in (None, False, ()) else ""
+        parser.add_argument(opt.flag, dest=opt.name, type=str if opt.type is list else opt.type,
+                            choices=opt.choices, default=None, required=opt.required, help=opt.help + default)
 
 
 # Options several importers share (each importer lists the ones it accepts).

@@ -32,8 +32,11 @@ PARTS: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "t10k": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-MAX_IMAGE_PIXELS = 64_000_000  # the store's default max_pixels
+MAX_IMAGE_PIXELS = ImagePolicy().max_pixels  # the store's default
 _ARRAY_CHUNK, _POOL_MIN_ARRAYS = 4096, 8192
+# Copies of the pixels an import holds at its peak: each file's array, their concatenation, and the
+# chunks handed to the encoders (pool.ingest cuts them all before the first is encoded).
+_COPIES = 3
 
 
 def import_idx(folder: str | Path, store_path: str | Path, *, progress: bool = False,
@@ -47,6 +50,7 @@ def import_idx(folder: str | Path, store_path: str | Path, *, progress: bool = F
             f"{folder} holds no IDX files; expected train-images-idx3-ubyte(.gz) and "
             "train-labels-idx1-ubyte(.gz) (and the t10k-* pair)"
         )
+    _check_memory(folder, sum(p[0].nbytes for p in parts.values() if p is not None))
     label_values = sorted({int(v) for p in parts.values() if p is not None for v in np.unique(p[1])})
     jobs: list[Job] = []
     stacks = []
@@ -116,10 +120,19 @@ def _check_dims(path: Path, dims: tuple[int, ...]) -> None:
         raise UserError(f"{path} header says images of {dims[1]}x{dims[2]} pixels, which is out of range "
                         f"(1..{MAX_IMAGE_PIXELS} pixels); the file is damaged: download it again")
     need = math.prod(dims)
-    if need > memory_bytes() // 2:
-        raise UserError(f"{path} header says {dims} = {need / 2**30:.1f} GiB of pixels, more than half of "
-                        f"this machine's {memory_bytes() / 2**30:.1f} GiB of memory; the file is damaged "
-                        "or too big to import at once: split it")
+    if need * _COPIES > memory_bytes() // 2:
+        raise UserError(f"{path} header says {dims} = {need / 2**30:.1f} GiB of pixels; importing it holds "
+                        f"{_COPIES} copies, more than half of this machine's {memory_bytes() / 2**30:.1f} GiB "
+                        "of memory; the file is damaged or too big to import at once: split it")
+
+
+def _check_memory(folder: Path, pixels: int) -> None:
+    """The files together, before the copies of the import are made (each file passed alone)."""
+    if pixels * _COPIES > memory_bytes() // 2:
+        raise UserError(f"{folder}: its IDX files hold {pixels / 2**30:.2f} GiB of pixels together; importing "
+                        f"them holds {_COPIES} copies, more than half of this machine's "
+                        f"{memory_bytes() / 2**30:.1f} GiB of memory; import the train and t10k files "
+                        "one at a time (from separate folders into the same --store)")
 
 
 def read_part(folder: Path, part: str) -> tuple[np.ndarray, np.ndarray, Path] | None:
