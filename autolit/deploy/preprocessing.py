@@ -9,7 +9,6 @@ predict needs no torch when it runs on ONNX Runtime.
 from __future__ import annotations
 
 import io
-import json
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from autolit.datamodules.preprocess import RESIZE_RULE, decode_image
-from autolit.deploy.bundle import write_json
+from autolit.deploy.bundle import read_json, write_json
 from autolit.errors import UserError, one_line
 from autolit.store.policy import ALLOWED_FORMATS_DEFAULT
 from autolit.system import MAX_IMAGE_SIZE
@@ -90,12 +89,10 @@ class Preprocessing:
     def load(cls, export_dir: Path) -> "Preprocessing":
         """Read ``export_dir/preprocessing.json`` (UserError naming the file when it is broken)."""
         path = export_dir / FILE
+        fields = read_json(path, "preprocessing file")
         try:
-            pre = cls(**json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise UserError(f"{path} is missing; fix: point at a folder written by "
-                            "python -m autolit.export") from None
-        except (ValueError, TypeError) as exc:
+            pre = cls(**fields)
+        except TypeError as exc:  # not a dict, or keys this class does not have
             raise UserError(f"{path} is not a valid preprocessing file ({one_line(exc)}); fix: re-export") from None
         problem = pre._problem()
         if problem:
