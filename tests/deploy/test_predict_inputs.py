@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import os
 import shutil
 import socket
 import struct
@@ -203,3 +204,29 @@ def test_formats_outside_the_stores_allow_list_are_refused(digits_export, digit_
     allowed = "BMP, JPEG, MPO, PNG, TIFF, WEBP"
     assert [p.error for p in preds] == [f"format_not_allowed: GIF is not one of {allowed}",
                                         f"format_not_allowed: PPM is not one of {allowed}", None]
+
+
+def test_fifo_and_devices_are_refused_without_reading(digits_export, digit_pngs, tmp_path):
+    """A FIFO would block open() forever and a device may never end: neither is read."""
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    run = subprocess.run([sys.executable, "-m", "autolit.predict", str(digits_export.out_dir), str(fifo),
+                          "/dev/null", str(digit_pngs[0][0]), "--json"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr[-2000:]
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    refused = "unreadable: not a regular file (a FIFO, device or socket); pass an image file"
+    assert [r.get("error") for r in rows] == [refused, refused, None]
+
+
+def test_files_and_urls_share_one_byte_cap(digits_export, digit_pngs, http_root, monkeypatch):
+    """The same image is too large, or not, whether it comes from a file or a URL."""
+    from autolit.deploy import inputs
+
+    base, root = http_root
+    name = sorted(p.name for p in root.glob("*.png"))[0]
+    size = (root / name).stat().st_size
+    for cap, expected in ((size - 1, ["too_large", "url_too_many_bytes"]), (size, [None, None])):
+        monkeypatch.setattr(inputs, "MAX_SOURCE_BYTES", cap)
+        preds = predict_paths(digits_export.out_dir, [str(root / name), f"{base}/{name}"],
+                              fetch=safe_fetch(allow_hosts=("127.0.0.1",)))
+        assert [p.error and p.error.split(":")[0] for p in preds] == expected, [p.error for p in preds]
