@@ -71,6 +71,27 @@ def read_labels(export_dir: Path) -> list[str]:
         raise UserError(f"{path} is not a valid label map ({one_line(exc)}); fix: re-export") from None
 
 
+def check_verified(export_dir: Path) -> None:
+    """Refuse a folder whose ``metadata.json`` is missing or records a failed check.
+
+    Export writes metadata.json last, once every file was checked against the checkpoint: a folder
+    without it is an export that stopped half-way, and one that failed must not be run.
+    """
+    path = export_dir / METADATA_FILE
+    fix = f"fix: re-export with python -m autolit.export CKPT --out {export_dir}"
+    if not path.exists():
+        raise UserError(f"{path} is missing, so this export was never verified (it failed or stopped "
+                        f"half-way); {fix}")
+    meta = read_json(path, "metadata file")
+    rows = meta.get("verification") if isinstance(meta, dict) else None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise UserError(f"{path} records no verification of the exported files; {fix}")
+    failed = [str(r.get("file")) for r in rows if r.get("ok") is not True]
+    if failed:
+        raise UserError(f"{path} records a FAILED verification of {', '.join(failed)}: this export must "
+                        f"not be used; {fix}")
+
+
 def check_export_dir(export_dir: Path) -> Path:
     """The export folder must exist (UserError otherwise)."""
     if not export_dir.is_dir():

@@ -168,8 +168,8 @@ def test_bad_export_dir_and_options_are_user_errors(digits_export, digit_pngs, t
         main([str(digits_export.out_dir), str(digit_pngs[0][0]), "--top-k", "0"])
     half = tmp_path / "half"
     half.mkdir()
-    shutil.copy(digits_export.out_dir / "preprocessing.json", half)
-    shutil.copy(digits_export.out_dir / "labels.json", half)
+    for name in ("preprocessing.json", "labels.json", "metadata.json"):
+        shutil.copy(digits_export.out_dir / name, half)
     with pytest.raises(UserError, match=r"holds no runnable model .*fix: run python -m autolit.export"):
         main([str(half), str(digit_pngs[0][0])])
 
