@@ -80,30 +80,37 @@ def load_features(store: str, features: str, weights: str, image_size: int | Non
     from autolit.datamodules import cache as decoded_cache
 
     reader = _open(store)
-    start = time.perf_counter()
-    if features == PIXELS:
-        size, channels = image_size or 32, _store_channels(reader)
-        data = decoded_cache.get_or_build(reader, size, channels)
-        x = {s: np.asarray(data.split(s)[0]).reshape(len(data.split(s)[0]), -1).astype(np.float32) / 255
-             for s in SPLITS}                                                  # (N, C*S*S)
-        what = f"pixels {channels}x{size}x{size}"
-    else:
-        x, size, data = _backbone_features(reader, features, weights, image_size)
-        what = f"{features} features ({x['train'].shape[1]}) at {size} px"
-    y = {s: np.asarray(data.split(s)[1]) for s in SPLITS}
-    return Features(x, y, what, time.perf_counter() - start, reader.meta.task == "regression")
+    try:
+        start = time.perf_counter()
+        if features == PIXELS:
+            size, channels = image_size or 32, _store_channels(reader)
+            data = decoded_cache.get_or_build(reader, size, channels)
+            x = {s: _flat(data.split(s)[0]) for s in SPLITS}                     # (N, C*S*S)
+            what = f"pixels {channels}x{size}x{size}"
+        else:
+            x, size, data = _backbone_features(reader, features, weights, image_size)
+            what = f"{features} features ({x['train'].shape[1]}) at {size} px"
+        y = {s: np.asarray(data.split(s)[1]) for s in SPLITS}
+        return Features(x, y, what, time.perf_counter() - start, reader.meta.task == "regression")
+    finally:
+        reader.close()
+
+
+def _flat(images: Any) -> np.ndarray:
+    """uint8 (N, C, S, S) -> float32 (N, C*S*S) in [0, 1]; the width is spelled out so N may be 0."""
+    a = np.asarray(images)
+    return a.reshape(len(a), int(np.prod(a.shape[1:]))).astype(np.float32) / 255
 
 
 def _open(store: str) -> Any:
-    from pathlib import Path
-
     from autolit.store import StoreReader
 
-    if not Path(store).exists():
-        raise UserError(f"--store {store} does not exist; fix: import data first (python -m autolit.store "
-                        f"import ... --store {store}) or run python -m autolit.fit with data.source")
-    reader = StoreReader(store)
+    try:
+        reader = StoreReader(store)  # the store's own checks: exists, is a folder, is a store
+    except UserError as exc:
+        raise UserError(f"--store {store}: {exc}") from None
     if not reader.keys("train"):
+        reader.close()
         raise UserError(f"--store {store} has no train images; fix: import some")
     return reader
 

@@ -9,7 +9,8 @@ Usage::
 The folder gets one model file per format (model.pt, model.onnx), labels.json,
 preprocessing.json, spec.json and metadata.json (+ model.int8.* with ``--quantize int8``). Every
 exported file is run on a sample batch and compared with the checkpoint; a difference above
-``autolit.deploy.verify.TOLERANCE`` is an error (exit 2). The work is done by
+``autolit.deploy.verify.TOLERANCE`` is an error (exit 2; the files go to ``OUT.failed`` and an
+earlier export in ``--out`` stays as it was). The work is done by
 :func:`autolit.deploy.export_checkpoint`; this module parses and prints.
 """
 

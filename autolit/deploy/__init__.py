@@ -4,12 +4,13 @@
     report = export_checkpoint("runs/digits/version_0/checkpoints/best.ckpt", "exports/digits")
     model = ExportedModel("exports/digits")
 
-Files: ``checkpoint.py`` (weights-only load, rebuild, the exported :class:`Predictor`),
-``formats/`` (the export-format registry, one file per format), ``export.py`` (the pipeline),
-``verify.py`` (agreement with the checkpoint, test-split scores), ``quantize.py`` (int8),
-``runtime.py`` (open a format for predict), ``model.py`` (:class:`ExportedModel`),
-``preprocessing.py`` / ``bundle.py`` (the files beside the model), ``inputs.py`` (files, folders,
-URLs). The entry points :mod:`autolit.export` and :mod:`autolit.predict` only parse and print.
+Files: ``checkpoint.py`` (the exported :class:`Predictor`, the checkpoint's own metrics; the
+weights-only load and rebuild are :mod:`autolit.modules.checkpoint`), ``formats/`` (the
+export-format registry, one file per format), ``export.py`` (the pipeline), ``verify.py``
+(agreement with the checkpoint, test-split scores), ``quantize.py`` (int8), ``runtime.py`` (open a
+format for predict), ``model.py`` (:class:`ExportedModel`), ``preprocessing.py`` / ``bundle.py``
+(the files beside the model), ``inputs.py`` (files, folders, URLs). The entry points
+:mod:`autolit.export` and :mod:`autolit.predict` only parse and print.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
 
 LABELS_FILE, SPEC_FILE, METADATA_FILE = "labels.json", "spec.json", "metadata.json"
 
@@ -48,16 +48,48 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_json(path: Path, what: str) -> Any:
+    """The JSON in one of an export's files; a UserError naming the file if it cannot be had."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing; fix: point at a folder written by python -m autolit.export") from None
+    except OSError as exc:  # a folder of that name, no permission, an I/O error
+        raise UserError(f"{path} cannot be read ({exc.strerror or one_line(exc)}); fix: make it a readable "
+                        "file or re-export") from None
+    except ValueError as exc:  # bad JSON or bad UTF-8
+        raise UserError(f"{path} is not a valid {what} ({one_line(exc)}); fix: re-export") from None
+
+
 def read_labels(export_dir: Path) -> list[str]:
     """Label names in index order from ``labels.json`` ([] for regression)."""
     path = export_dir / LABELS_FILE
+    mapping = read_json(path, "label map")
     try:
-        mapping = json.loads(path.read_text())
         return [str(mapping[str(i)]) for i in range(len(mapping))]
-    except FileNotFoundError:
-        raise UserError(f"{path} is missing; fix: point at a folder written by python -m autolit.export") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path} is not a valid label map ({exc}); fix: re-export") from None
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"{path} is not a valid label map ({one_line(exc)}); fix: re-export") from None
+
+
+def check_verified(export_dir: Path) -> None:
+    """Refuse a folder whose ``metadata.json`` is missing or records a failed check.
+
+    Export writes metadata.json last, once every file was checked against the checkpoint: a folder
+    without it is an export that stopped half-way, and one that failed must not be run.
+    """
+    path = export_dir / METADATA_FILE
+    fix = f"fix: re-export with python -m autolit.export CKPT --out {export_dir}"
+    if not path.exists():
+        raise UserError(f"{path} is missing, so this export was never verified (it failed or stopped "
+                        f"half-way); {fix}")
+    meta = read_json(path, "metadata file")
+    rows = meta.get("verification") if isinstance(meta, dict) else None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise UserError(f"{path} records no verification of the exported files; {fix}")
+    failed = [str(r.get("file")) for r in rows if r.get("ok") is not True]
+    if failed:
+        raise UserError(f"{path} records a FAILED verification of {', '.join(failed)}: this export must "
+                        f"not be used; {fix}")
 
 
 def check_export_dir(export_dir: Path) -> Path:

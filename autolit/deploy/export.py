@@ -4,12 +4,16 @@ The folder gets one model file per format (``formats/``), labels.json, preproces
 spec.json and metadata.json (+ the int8 twins with ``quantize="int8"``). Every exported file is
 run on a sample batch and compared with the checkpoint; a difference above
 :data:`~autolit.deploy.verify.TOLERANCE` is an error, and the test split is scored with the
-task's own metrics (the ones ``autolit.fit`` logs) by the checkpoint and by each file.
+task's own metrics (the ones ``autolit.fit`` logs) by the checkpoint and by each file. All of it
+happens in a temporary folder beside the output, moved in only once every check passed.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +31,11 @@ from autolit.deploy.preprocessing import Preprocessing
 from autolit.deploy.quantize import quantize_export
 from autolit.deploy.runtime import Runtime, load_runtime
 from autolit.errors import UserError
+from autolit.store import StoreReader
 
 SAMPLE = 64
 QUANTIZE = ("int8",)
+FAILED_SUFFIX = ".failed"  # where the files of an export that failed verification are kept
 
 
 @dataclass
@@ -78,18 +84,24 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
                       store: str | Path | None = None, tolerance: float = verify.TOLERANCE) -> ExportReport:
     """Export ``ckpt_path`` into ``out_dir`` and verify every file against the checkpoint.
 
+    The files are written and checked in a temporary folder beside ``out_dir`` and moved in only
+    when every check passed, so a failed re-export leaves the previous export as it was.
+
     Args:
         ckpt_path: a Lightning checkpoint written by ``autolit.fit`` (loaded weights-only).
-        out_dir: folder to write (created; the files of an earlier export there are removed first).
+        out_dir: folder to write (created; the files of an earlier export there are replaced, other
+            files stay).
         formats: names from :data:`~autolit.deploy.formats.EXPORTERS`.
         quantize: ``None`` or ``"int8"`` (dynamic quantisation of Linear layers).
         store: the store whose test split scores the export (default: the one the checkpoint
-            was trained on, if it still exists).
+            was trained on, if it still exists); its task and labels must be the checkpoint's.
         tolerance: largest allowed max-abs difference of exported outputs vs the checkpoint.
 
     Raises:
-        UserError: unreadable/unsafe checkpoint, unknown format, missing package, or a verification
-            difference above ``tolerance`` (the files stay for inspection; metadata says FAILED).
+        UserError: unreadable/unsafe checkpoint, unknown format, missing package, a store that does
+            not fit the checkpoint, or a verification difference above ``tolerance`` (the files
+            then go to ``<out_dir>.failed`` for inspection, with metadata saying FAILED, which
+            predict refuses; ``out_dir`` is not touched).
     """
     formats = check_formats(formats, quantize)
     if not tolerance >= 0:
@@ -99,21 +111,42 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
     net = predictor(rebuild_model(ckpt, ckpt_path))
     hparams = dict(ckpt["hyper_parameters"])
     pre = Preprocessing.from_hparams(hparams)
-    _clear_previous_export(out_dir)
+    sample, test = _sample_and_test(_scoring_store(ckpt, store), pre)  # all that can fail early, before writing
+    work = _work_dir(out_dir)
+    try:
+        agreements, metadata, quant, test_scores = _write_and_verify(
+            work, ckpt, ckpt_path, net, hparams, pre, formats, quantize, tolerance, sample, test)
+        final = out_dir if all(a.ok for a in agreements) else _failed_dir(out_dir)
+        _move_into(work, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report = ExportReport(final, ckpt_path, _listing(final), agreements, metadata, quant, test_scores)
+    if not report.ok:
+        bad = [a for a in agreements if not a.ok]
+        raise UserError(f"export verification FAILED for {', '.join(a.file for a in bad)}: max abs diff "
+                        f"{max(a.max_abs_diff for a in bad):.3g} > tolerance {tolerance:g} vs the checkpoint "
+                        f"(details in {final / bundle.METADATA_FILE}; the files stay there for inspection, "
+                        f"predict refuses them, {out_dir} was left as it was); fix: report this as a bug")
+    return report
+
+
+def _write_and_verify(work: Path, ckpt: dict[str, Any], ckpt_path: Path, net: torch.nn.Module,
+                      hparams: dict[str, Any], pre: Preprocessing, formats: Sequence[str], quantize: str | None,
+                      tolerance: float, sample: np.ndarray, test: dict[str, Any]) -> tuple[Any, ...]:
+    """Write every file into ``work`` and check it: (agreements, metadata, quantisation, test scores)."""
     example = torch.zeros(1, pre.channels, pre.image_size, pre.image_size)
     for name in formats:
-        EXPORTERS[name].export(net, example, out_dir / EXPORTERS[name].file)
-    pre.save(out_dir)
-    bundle.write_json(out_dir / bundle.LABELS_FILE, bundle.label_map(hparams))
-    bundle.write_json(out_dir / bundle.SPEC_FILE, bundle.spec_record(hparams))
+        EXPORTERS[name].export(net, example, work / EXPORTERS[name].file)
+    pre.save(work)
+    bundle.write_json(work / bundle.LABELS_FILE, bundle.label_map(hparams))
+    bundle.write_json(work / bundle.SPEC_FILE, bundle.spec_record(hparams))
 
-    sample, test = _sample_and_test(_store_path(ckpt, store), pre)
     reference = verify.torch_predict(net)(sample)
-    runtimes = [load_runtime(out_dir, name) for name in formats]  # opened once for every check below
+    runtimes = [load_runtime(work, name) for name in formats]  # opened once for every check below
     agreements = [verify.compare(reference, rt.run(sample), rt.path.name, rt.name, net.task, tolerance)
                   for rt in runtimes]
     test_scores = _test_scores(net, runtimes, test)
-    quant = quantize_export(net, out_dir, runtimes, example, sample, reference, test, test_scores) \
+    quant = quantize_export(net, work, runtimes, example, sample, reference, test, test_scores) \
         if quantize else None
     if quant:
         agreements += quant.pop("agreements")
@@ -123,16 +156,10 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
         "task": pre.task, "formats": list(formats), "tolerance": tolerance,
         "sample": {"size": int(len(sample)), "source": "store test split" if test else "random normal"},
         "verification": [a.to_dict() for a in agreements], "test_split": test_scores,
-        "quantization": quant, "versions": _versions(formats), "files": _listing(out_dir),
+        "quantization": quant, "versions": _versions(formats), "files": _listing(work),
     }
-    bundle.write_json(out_dir / bundle.METADATA_FILE, metadata)
-    report = ExportReport(out_dir, ckpt_path, _listing(out_dir), agreements, metadata, quant, test_scores)
-    if not report.ok:
-        bad = [a for a in agreements if not a.ok]
-        raise UserError(f"export verification FAILED for {', '.join(a.file for a in bad)}: max abs diff "
-                        f"{max(a.max_abs_diff for a in bad):.3g} > tolerance {tolerance:g} vs the checkpoint "
-                        f"(details in {out_dir / bundle.METADATA_FILE}); fix: report this as a bug")
-    return report
+    bundle.write_json(work / bundle.METADATA_FILE, metadata)
+    return agreements, metadata, quant, test_scores
 
 
 def check_formats(formats: Sequence[str] | str, quantize: str | None = None) -> tuple[str, ...]:
@@ -150,43 +177,87 @@ def check_formats(formats: Sequence[str] | str, quantize: str | None = None) -> 
     return wanted
 
 
-def _clear_previous_export(out_dir: Path) -> None:
-    """Create ``out_dir``; remove the files an earlier export left there (other files stay).
+def _failed_dir(out_dir: Path) -> Path:
+    """Where an export that failed verification is kept for inspection: ``<out_dir>.failed``."""
+    out = out_dir.resolve()
+    return out.parent / (out.name + FAILED_SUFFIX)
 
-    Without this, re-exporting without ``--quantize`` (or with fewer formats) would leave the old
-    model's int8 / ONNX files beside the new labels, and predict would run them.
-    """
+
+def _work_dir(out_dir: Path) -> Path:
+    """A new temporary folder beside ``out_dir`` (same filesystem: its files are renamed into place)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; fix: pass a folder (a new one, or an earlier export)")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name in (*exported_files(), bundle.LABELS_FILE, bundle.SPEC_FILE, bundle.METADATA_FILE,
-                     PREPROCESSING_FILE):
-            (out_dir / name).unlink(missing_ok=True)
+        parent = out_dir.resolve().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".exporting-", dir=parent))
     except OSError as exc:
-        raise UserError(f"--out {out_dir}: cannot write there ({exc.strerror}); fix: pick a folder you "
-                        "can write to") from None
+        raise _unwritable(out_dir, exc) from None
+
+
+def _move_into(work: Path, dest: Path) -> None:
+    """Replace the files of an earlier export in ``dest`` by ``work``'s (other files stay).
+
+    The earlier export's files all go, or re-exporting with fewer formats or without
+    ``--quantize`` would leave its ONNX / int8 files beside the new labels for predict to run.
+    metadata.json goes first and comes last: predict refuses a folder without it, so it never
+    runs a mix of the two exports.
+    """
+    names = sorted((p.name for p in work.iterdir()), key=lambda name: name == bundle.METADATA_FILE)
+    try:
+        dest.mkdir(exist_ok=True)
+        for name in (bundle.METADATA_FILE, *exported_files(), bundle.LABELS_FILE, bundle.SPEC_FILE,
+                     PREPROCESSING_FILE):
+            (dest / name).unlink(missing_ok=True)
+        for name in names:
+            os.replace(work / name, dest / name)
+    except OSError as exc:
+        raise _unwritable(dest, exc) from None
+
+
+def _unwritable(out_dir: Path, exc: OSError) -> UserError:
+    return UserError(f"--out {out_dir}: cannot write there ({exc.strerror or exc}); fix: pick a folder you "
+                     "can write to")
 
 
 def _listing(out_dir: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in sorted(out_dir.iterdir()) if p.is_file()}
 
 
-def _store_path(ckpt: dict[str, Any], store: str | Path | None) -> Path | None:
-    """The store to score on: ``store`` if given (must exist), else the training store if still there."""
-    if store is not None:
-        if not Path(store).exists():
-            raise UserError(f"--store {store} does not exist; fix: pass the store the model was trained on")
-        return Path(store)
-    trained = (ckpt.get("datamodule_hyper_parameters") or {}).get("store")
-    return Path(trained) if trained and Path(trained).exists() else None
+def _scoring_store(ckpt: dict[str, Any], store: str | Path | None) -> StoreReader | None:
+    """The store to score on: ``store`` if given (must be a store), else the training store if still there.
+
+    Either must hold the checkpoint's task and labels (:func:`~autolit.deploy.verify.check_store_fits`).
+    """
+    if store is None:
+        trained = (ckpt.get("datamodule_hyper_parameters") or {}).get("store")
+        if not trained or not Path(trained).exists():
+            return None
+        store, where = trained, f"the training store {trained}"
+    else:
+        where = f"--store {store}"
+    try:
+        reader = StoreReader(store)
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    try:
+        verify.check_store_fits(reader.meta, ckpt["hyper_parameters"], where)
+    except UserError:
+        reader.close()
+        raise
+    return reader
 
 
-def _sample_and_test(store: Path | None, pre: Preprocessing) -> tuple[np.ndarray, dict[str, Any]]:
+def _sample_and_test(store: StoreReader | None, pre: Preprocessing) -> tuple[np.ndarray, dict[str, Any]]:
     """A normalised sample batch (test images if a store is there, else seeded noise) + the test split."""
     if store is not None:
-        x, y, fingerprint = verify.load_split(store, pre, "test")
+        try:
+            x, y = verify.load_split(store, pre, "test")
+        finally:
+            store.close()
         if len(x):
-            test = {"x": pre.normalize(x), "y": y, "store": str(store),
-                    "fingerprint_matches": fingerprint == pre.store_fingerprint}
+            test = {"x": pre.normalize(x), "y": y, "store": str(store.path),
+                    "fingerprint_matches": store.meta.fingerprint == pre.store_fingerprint}
             return test["x"][:SAMPLE], test
     rng = np.random.default_rng(0)
     shape = (SAMPLE, pre.channels, pre.image_size, pre.image_size)

@@ -3,7 +3,7 @@
 Nothing here raises for a bad input: each source yields its bytes or a :class:`BadImage` with a
 short reason, so one unreadable file never stops the others. URLs go through the scraper's
 :class:`~autolit.net.safe_http.SafeFetcher` (public addresses only, redirects re-checked,
-timeouts, byte cap); tests and embedders may inject any ``Fetch`` callable instead.
+timeouts, the same byte cap as files); tests and embedders may inject any ``Fetch`` callable instead.
 """
 
 from __future__ import annotations
@@ -35,12 +35,16 @@ class Source:
         if self.kind == "empty":
             raise BadImage("no_images", f"folder holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
         path = Path(self.name)
+        if not path.is_file():  # a FIFO would block open() forever, /dev/zero never ends
+            raise BadImage("unreadable", "not a regular file (a FIFO, device or socket); pass an image file")
         try:
-            if path.stat().st_size > MAX_SOURCE_BYTES:
-                raise BadImage("too_large", f"file is over {MAX_SOURCE_BYTES} bytes")
-            return path.read_bytes()
+            with path.open("rb") as handle:
+                data = handle.read(MAX_SOURCE_BYTES + 1)  # counted, not stat()ed: the size may lie or grow
         except OSError as exc:
             raise BadImage("unreadable", exc.strerror or type(exc).__name__) from None
+        if len(data) > MAX_SOURCE_BYTES:
+            raise BadImage("too_large", f"file is over {MAX_SOURCE_BYTES} bytes")
+        return data
 
 
 def is_url(text: str) -> bool:
@@ -83,9 +87,10 @@ def default_fetch() -> Fetch:
 def safe_fetch(allow_hosts: tuple[str, ...] = ()) -> Fetch:
     """A ``Fetch`` backed by :class:`SafeFetcher`; ``allow_hosts`` may reach private addresses (tests)."""
     from autolit.net.netpolicy import NetPolicy, Refused
-    from autolit.net.safe_http import SafeFetcher
+    from autolit.net.safe_http import FetchLimits, SafeFetcher
 
-    fetcher = SafeFetcher(NetPolicy(allow_hosts=allow_hosts))
+    # The files' cap, not the scraper's: a URL and the same image saved to disk get the same answer.
+    fetcher = SafeFetcher(NetPolicy(allow_hosts=allow_hosts), FetchLimits(max_bytes=MAX_SOURCE_BYTES))
 
     def fetch(url: str) -> bytes:
         try:

@@ -3,6 +3,7 @@
 :class:`ExportedModel` is what ``python -m autolit.predict`` drives and what embedders use:
 decoded with exactly the training rule (preprocessing.json), run by the runtime of an exported
 format (ONNX Runtime or TorchScript, see ``formats/``), interpreted by the task's definition.
+A folder whose metadata.json is missing or records a failed verification is refused.
 Unreadable inputs become an ``error`` row and the others go on. No torch is imported on the
 ONNX Runtime path.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from autolit.deploy.bundle import check_export_dir, read_labels
+from autolit.deploy.bundle import check_export_dir, check_verified, read_labels
 from autolit.deploy.inputs import Fetch, Source, expand
 from autolit.deploy.preprocessing import BadImage, Preprocessing
 from autolit.deploy.runtime import load_runtime
@@ -48,6 +49,7 @@ class ExportedModel:
     def __init__(self, export_dir: str | Path, runtime: str = "auto", *, int8: bool = False,
                  threads: int | None = None) -> None:
         self.dir = check_export_dir(Path(export_dir))
+        check_verified(self.dir)  # never run files a failed or unfinished export left
         self.pre = Preprocessing.load(self.dir)
         self.pre.check_resize_rule()
         self.labels = read_labels(self.dir)

@@ -8,7 +8,7 @@ predict needs no torch when it runs on ONNX Runtime.
 
 from __future__ import annotations
 
-import json
+import io
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -19,19 +19,22 @@ import numpy as np
 from PIL import Image
 
 from autolit.datamodules.preprocess import RESIZE_RULE, decode_image
-from autolit.deploy.bundle import write_json
+from autolit.deploy.bundle import read_json, write_json
 from autolit.errors import UserError, one_line
+from autolit.store.policy import ALLOWED_FORMATS_DEFAULT
 from autolit.system import MAX_IMAGE_SIZE
 
 FILE = "preprocessing.json"
+# Predict decodes untrusted files and URLs: only the formats the store's import accepts by default
+# (GIF is not among them), so no other Pillow plugin decodes an input's pixels.
+ALLOWED_FORMATS = ALLOWED_FORMATS_DEFAULT
 
 
 class BadImage(Exception):
-    """An input that cannot be decoded into an image; ``reason`` is a short code."""
+    """An input that cannot be decoded into an image; the message is ``code: detail``."""
 
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
 
 
 @dataclass(frozen=True)
@@ -86,12 +89,10 @@ class Preprocessing:
     def load(cls, export_dir: Path) -> "Preprocessing":
         """Read ``export_dir/preprocessing.json`` (UserError naming the file when it is broken)."""
         path = export_dir / FILE
+        fields = read_json(path, "preprocessing file")
         try:
-            pre = cls(**json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise UserError(f"{path} is missing; fix: point at a folder written by "
-                            "python -m autolit.export") from None
-        except (ValueError, TypeError) as exc:
+            pre = cls(**fields)
+        except TypeError as exc:  # not a dict, or keys this class does not have
             raise UserError(f"{path} is not a valid preprocessing file ({one_line(exc)}); fix: re-export") from None
         problem = pre._problem()
         if problem:
@@ -128,16 +129,28 @@ class Preprocessing:
             # A decompression bomb is an unreadable input here, not a warning to scroll past.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             try:
+                _check_format(data)
                 return decode_image(data, self.image_size, self.channels)
+            except BadImage:
+                raise
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 raise BadImage("too_large", str(exc)) from None
             except Image.UnidentifiedImageError:
                 raise BadImage("not_image", "not an image format Pillow can decode") from None
-            except (OSError, ValueError, SyntaxError) as exc:
-                raise BadImage("not_image", " ".join(str(exc).split())[:160]) from None
+            except Exception as exc:  # noqa: BLE001 - plugins fail their own way on a corrupt file
+                # (NotImplementedError, EOFError, struct.error...): one bad input must not stop the others
+                raise BadImage("not_image", one_line(exc, 160)) from None
 
     def normalize(self, batch: np.ndarray) -> np.ndarray:
         """uint8 ``(B, C, S, S)`` → float32 ``(x / 255 - mean) / std``."""
         mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
         std = np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
         return ((batch.astype(np.float32) / np.float32(255.0)) - mean) / std
+
+
+def _check_format(data: bytes) -> None:
+    """Refuse a format outside :data:`ALLOWED_FORMATS` from its header, before any pixel is decoded."""
+    with Image.open(io.BytesIO(data)) as img:
+        fmt = img.format or "unknown"
+    if fmt not in ALLOWED_FORMATS:
+        raise BadImage("format_not_allowed", f"{fmt} is not one of {', '.join(sorted(ALLOWED_FORMATS))}")

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from autolit.deploy.preprocessing import Preprocessing
+from autolit.errors import UserError, one_line
 from autolit.modules.tasks import Task
+
+if TYPE_CHECKING:
+    from autolit.store import StoreMeta, StoreReader
 
 TOLERANCE = 1e-4
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -57,24 +60,33 @@ def compare(reference: np.ndarray, outputs: np.ndarray, file: str, runtime: str,
     return Agreement(file, runtime, diff, agree, tolerance)
 
 
-def load_split(store: str | Path, pre: Preprocessing, split: str = "test",
-               limit: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """Decode a store split by the export's rule: (uint8 (N, C, S, S), targets (N,), fingerprint)."""
-    from autolit.store import StoreReader
-
-    reader = StoreReader(store)
-    try:
-        keys = reader.keys(split)[:limit]
-        images, targets = [], []
-        for key in keys:
-            data, target = reader.read(key)
-            images.append(pre.decode(data))
-            targets.append(target)
-    finally:
-        reader.close()
+def load_split(reader: StoreReader, pre: Preprocessing, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """Decode a store split by the export's rule: (uint8 (N, C, S, S), targets (N,))."""
+    images, targets = [], []
+    for key in reader.keys(split):
+        data, target = reader.read(key)
+        images.append(pre.decode(data))
+        targets.append(target)
     shape = (0, pre.channels, pre.image_size, pre.image_size)
     x = np.stack(images) if images else np.zeros(shape, np.uint8)
-    return x, np.asarray(targets), reader.meta.fingerprint
+    return x, np.asarray(targets)
+
+
+def check_store_fits(meta: StoreMeta, hparams: dict[str, Any], where: str) -> None:
+    """The store's task and labels must be the checkpoint's: other labels make :func:`score` crash on
+    the shapes, or score silently wrong."""
+    task, fix = hparams.get("task"), "fix: pass --store with the store the model was trained on"
+    if (task == "regression") != (meta.task == "regression"):
+        raise UserError(f"{where} holds a {meta.task} data set but the checkpoint's task is {task!r}; {fix}")
+    if task == "regression":
+        return
+    names = list(hparams.get("label_names") or [])
+    if names and names != meta.labels:
+        raise UserError(f"{where} has the labels {one_line(meta.labels, 120)} but the checkpoint was trained "
+                        f"on {one_line(names, 120)}; {fix}")
+    n_labels = 2 if task == "binary" else hparams.get("n_labels")
+    if not names and n_labels is not None and n_labels != len(meta.labels):
+        raise UserError(f"{where} has {len(meta.labels)} labels but the checkpoint was trained on {n_labels}; {fix}")
 
 
 def batched(run: Predict, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -57,7 +57,7 @@ def test_regression_store_reports_mae(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--store", "nope"], r"--store nope does not exist; fix: import data first"),
+    (["--store", "nope"], r"--store nope: store nope does not exist; create one with `python -m autolit\.store import"),
     (["--features", "tf_efficientnet_lit0"], r"--features: unknown architecture 'tf_efficientnet_lit0' "
                                              r"\(close matches: tf_efficientnet_lite0"),
     (["--features", TINY, "--weights", "missing.safetensors"], r"--weights: weights file missing\.safetensors does not exist"),
@@ -73,3 +73,19 @@ def test_cli_exit_code_and_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "autolit.baseline", "--store", str(tmp_path / "none")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: --store ") and "Traceback" not in proc.stderr
+
+
+def test_empty_val_split_is_a_dash_not_a_crash(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A store with no val images: pixels of shape (0, C, S, S) flatten to (0, C*S*S)."""
+    from autolit.store import SplitPolicy
+    from tests.synthetic import LABELS
+
+    rng = np.random.default_rng(0)
+    with StoreWriter(tmp_path / "noval", labels=LABELS, split=SplitPolicy(val=0.0, test=0.2)) as writer:
+        for i in range(60):
+            img = rng.integers(0, 255, (8, 8), dtype=np.uint8)
+            writer.add_normalized(encode_array(img), label=LABELS[i % 3], source=f"synthetic/{i}")
+    assert main(["--store", str(tmp_path / "noval"), "--image-size", "8", "--json"]) == 0
+    table, figures = rows_of(capsys)
+    assert "val 0" in table.splitlines()[0]
+    assert all(row["val"] is None and row["test"] is not None for row in figures["rows"])

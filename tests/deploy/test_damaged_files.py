@@ -96,3 +96,12 @@ def test_export_where_nothing_can_be_written(cli, digits_ckpt, tmp_path, where):
     else:
         out = Path("/sys/autolit-export-test")
     _one_error_line(cli(export, digits_ckpt, "--out", out), rf"--out {out}: cannot write there \(.+\); fix: pick a folder you can write to")
+
+
+@pytest.mark.parametrize("name", ["preprocessing.json", "labels.json", "metadata.json"])
+def test_unreadable_bundle_file_names_the_file(cli, export_copy, digit_pngs, name):
+    """A folder where the file should be (OSError, not FileNotFoundError) is one line, not a traceback."""
+    (export_copy / name).unlink()
+    (export_copy / name).mkdir()
+    _one_error_line(cli(predict, export_copy, digit_pngs[0][0]),
+                    rf"error: .*{re.escape(name)} cannot be read \(Is a directory\); fix: make it a readable file")

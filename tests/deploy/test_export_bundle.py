@@ -17,7 +17,7 @@ from autolit.deploy import verify
 from autolit.deploy.formats import EXPORTERS
 from autolit.deploy.preprocessing import RESIZE_RULE
 from autolit.errors import UserError
-from autolit.deploy import export_checkpoint
+from autolit.deploy import ExportedModel, export_checkpoint
 from autolit.modules.tasks import TASKS
 from autolit.store import StoreReader
 
@@ -77,8 +77,9 @@ def test_compare_fails_on_perturbed_outputs():
     assert verify.compare(reference, off, "model.int8.onnx", "onnx", TASKS["multiclass"], tolerance=None).ok  # int8: not enforced
 
 
-def test_export_fails_loudly_when_a_file_disagrees(digits_ckpt, tmp_path, monkeypatch):
-    """An exporter that writes slightly wrong weights (a real ONNX file) makes the export fail."""
+def test_export_fails_loudly_when_a_file_disagrees(digits_export, digits_ckpt, tmp_path, monkeypatch):
+    """An exporter that writes slightly wrong weights (a real ONNX file) makes the export fail: the
+    earlier export stays as it was, the failed files go to ``<out>.failed``, and predict refuses them."""
     real_onnx = EXPORTERS["onnx"]
 
     def export_perturbed(model, example, path):
@@ -89,12 +90,23 @@ def test_export_fails_loudly_when_a_file_disagrees(digits_ckpt, tmp_path, monkey
         return real_onnx.export(wrong, example, path)
 
     monkeypatch.setitem(EXPORTERS, "onnx", dataclasses.replace(real_onnx, export=export_perturbed))
-    out = tmp_path / "bad"
+    out = tmp_path / "digits"
+    shutil.copytree(digits_export.out_dir, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(UserError, match=r"export verification FAILED for model\.onnx: max abs diff .* > "
-                                        r"tolerance 0\.0001 vs the checkpoint \(details in .*metadata\.json\)"):
+                                        r"tolerance 0\.0001 vs the checkpoint \(details in .*digits\.failed/"
+                                        r"metadata\.json; the files stay there for inspection, predict refuses "
+                                        r"them, .*digits was left as it was\)"):
         export_checkpoint(digits_ckpt, out, formats=["torchscript", "onnx"])
-    meta = json.loads((out / "metadata.json").read_text())
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    failed = tmp_path / "digits.failed"
+    meta = json.loads((failed / "metadata.json").read_text())
     assert {row["file"]: row["ok"] for row in meta["verification"]} == {"model.pt": True, "model.onnx": False}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits", "digits.failed"]  # no temporary folder
+    with pytest.raises(UserError, match=r"digits\.failed/metadata\.json records a FAILED verification of "
+                                        r"model\.onnx: this export must not be used; fix: re-export"):
+        ExportedModel(failed)
+    ExportedModel(out)  # the earlier export still opens
 
 
 def test_reexport_removes_the_previous_exports_files(digits_export, digits_ckpt, tmp_path):

@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -166,7 +168,65 @@ def test_bad_export_dir_and_options_are_user_errors(digits_export, digit_pngs, t
         main([str(digits_export.out_dir), str(digit_pngs[0][0]), "--top-k", "0"])
     half = tmp_path / "half"
     half.mkdir()
-    shutil.copy(digits_export.out_dir / "preprocessing.json", half)
-    shutil.copy(digits_export.out_dir / "labels.json", half)
+    for name in ("preprocessing.json", "labels.json", "metadata.json"):
+        shutil.copy(digits_export.out_dir / name, half)
     with pytest.raises(UserError, match=r"holds no runnable model .*fix: run python -m autolit.export"):
         main([str(half), str(digit_pngs[0][0])])
+
+
+def _dds_with_zeroed_pixel_format() -> bytes:
+    """A DDS header whose pixel-format flags are 0: Pillow's plugin raises NotImplementedError."""
+    header = struct.pack("<7I", 124, 0x1007, 4, 4, 16, 0, 0) + b"\0" * 44
+    pixel_format = struct.pack("<8I", 32, 0, 0, 0, 0, 0, 0, 0)
+    return b"DDS " + header + pixel_format + struct.pack("<5I", 0x1000, 0, 0, 0, 0) + b"\0" * 64
+
+
+def test_any_decoder_failure_is_one_error_row(digits_export, digit_pngs, tmp_path, capsys):
+    cat = tmp_path / "cat.png"
+    cat.write_bytes(_dds_with_zeroed_pixel_format())
+    good = str(digit_pngs[0][0])
+    assert main([str(digits_export.out_dir), str(cat), good, "--json"]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == {"path": str(cat), "error": "not_image: NotImplementedError: Unknown pixel format flags 0"}
+    assert rows[1]["path"] == good and "label" in rows[1]
+
+
+def test_formats_outside_the_stores_allow_list_are_refused(digits_export, digit_pngs, tmp_path):
+    """Predict parses untrusted inputs only with the plugins the store's import allows (not GIF, not PPM)."""
+    from PIL import Image
+
+    img = Image.open(digit_pngs[0][0]).convert("RGB")
+    paths = []
+    for name, fmt in (("anim.gif", "GIF"), ("disguised.png", "PPM")):
+        paths.append(tmp_path / name)
+        img.save(paths[-1], format=fmt)
+    preds = predict_paths(digits_export.out_dir, [*map(str, paths), str(digit_pngs[0][0])])
+    allowed = "BMP, JPEG, MPO, PNG, TIFF, WEBP"
+    assert [p.error for p in preds] == [f"format_not_allowed: GIF is not one of {allowed}",
+                                        f"format_not_allowed: PPM is not one of {allowed}", None]
+
+
+def test_fifo_and_devices_are_refused_without_reading(digits_export, digit_pngs, tmp_path):
+    """A FIFO would block open() forever and a device may never end: neither is read."""
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    run = subprocess.run([sys.executable, "-m", "autolit.predict", str(digits_export.out_dir), str(fifo),
+                          "/dev/null", str(digit_pngs[0][0]), "--json"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr[-2000:]
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    refused = "unreadable: not a regular file (a FIFO, device or socket); pass an image file"
+    assert [r.get("error") for r in rows] == [refused, refused, None]
+
+
+def test_files_and_urls_share_one_byte_cap(digits_export, digit_pngs, http_root, monkeypatch):
+    """The same image is too large, or not, whether it comes from a file or a URL."""
+    from autolit.deploy import inputs
+
+    base, root = http_root
+    name = sorted(p.name for p in root.glob("*.png"))[0]
+    size = (root / name).stat().st_size
+    for cap, expected in ((size - 1, ["too_large", "url_too_many_bytes"]), (size, [None, None])):
+        monkeypatch.setattr(inputs, "MAX_SOURCE_BYTES", cap)
+        preds = predict_paths(digits_export.out_dir, [str(root / name), f"{base}/{name}"],
+                              fetch=safe_fetch(allow_hosts=("127.0.0.1",)))
+        assert [p.error and p.error.split(":")[0] for p in preds] == expected, [p.error for p in preds]
