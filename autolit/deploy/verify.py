@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from autolit.deploy.preprocessing import Preprocessing
+from autolit.deploy.preprocessing import BadImage, Preprocessing
 from autolit.errors import UserError, one_line
 from autolit.modules.tasks import Task
+from autolit.store.damage import damaged
 
 if TYPE_CHECKING:
     from autolit.store import StoreMeta, StoreReader
@@ -65,7 +66,10 @@ def load_split(reader: StoreReader, pre: Preprocessing, split: str = "test") -> 
     images, targets = [], []
     for key in reader.keys(split):
         data, target = reader.read(key)
-        images.append(pre.decode(data))
+        try:
+            images.append(pre.decode(data))
+        except BadImage as exc:  # the store's own import accepted it: the record changed since
+            raise damaged(reader.path, exc, key) from None
         targets.append(target)
     shape = (0, pre.channels, pre.image_size, pre.image_size)
     x = np.stack(images) if images else np.zeros(shape, np.uint8)

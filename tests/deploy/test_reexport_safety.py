@@ -91,3 +91,25 @@ def test_predict_refuses_an_unverified_or_failed_folder(good_export):
     with pytest.raises(UserError, match=r"metadata\.json is missing, so this export was never verified .*fix: "
                                         r"re-export with python -m autolit\.export CKPT --out .*digits"):
         ExportedModel(out)
+
+
+def test_a_corrupt_test_record_is_named_with_the_verify_command(digits_fit, digits_ckpt, tmp_path):
+    """The store is read back for the export's checks: a record damaged since its import is one line
+    naming the store, the record and ``store verify``, not a decoder traceback; nothing is written."""
+    import lmdb
+
+    from autolit.store import StoreReader, envs, schema
+
+    store = tmp_path / "store"
+    shutil.copytree(digits_fit[1], store, ignore=shutil.ignore_patterns("lock.mdb"))
+    reader = StoreReader(store)
+    key = reader.keys("test")[2]
+    header, _ = reader.read_record(key)
+    envs.close_reader_env()  # LMDB: one env per store and process
+    with lmdb.open(str(store)) as env, env.begin(write=True) as txn:  # the record changed behind the store's back
+        txn.put(key, schema.pack_record(header, b"\x89PNG\r\n\x1a\n these bytes are no image"))
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match=rf"record {key.decode()} of store .*store is damaged .*run `python -m "
+                                        r"autolit\.store verify .*store` to list every bad record"):
+        export_checkpoint(digits_ckpt, out, formats=["torchscript"], store=store)
+    assert not out.exists()
