@@ -20,7 +20,7 @@ from torch import nn
 from autolit.modules.backbone import Backbone, resolve_backbone
 from autolit.modules.checks import check_names, check_required, check_values
 from autolit.modules.dims import Shape, resolve_dims
-from autolit.modules.errors import SpecError, fmt_shape, spec_error
+from autolit.modules.errors import SpecError, fmt_shape, not_a_map, spec_error
 from autolit.errors import suggest
 from autolit.modules.layers import INPUT_RANKS, LAYERS, Residual, valid_layers
 
@@ -124,8 +124,7 @@ def _split_entry(entry: Any, where: str) -> tuple[str, dict[str, Any]]:
     if args is None:  # YAML `- ReLU:` gives None
         args = {}
     if not isinstance(args, dict):
-        raise spec_error(f"{where}.{name}", f"arguments must be a map, got {args!r}; fix: write "
-                                            f"{name}: {{arg: value}} ({name}: {{}} for none)")
+        raise not_a_map(f"{where}.{name}", name, args)
     return name, {key: _plain(value) for key, value in args.items()}
 
 
