@@ -16,6 +16,7 @@ Loaders yield uint8 ``(B, C, S, S)`` batches; normalisation runs on the device i
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from pathlib import Path
 
@@ -67,6 +68,8 @@ class StoreDataModule(L.LightningDataModule):
                  pin_memory: bool = False, persistent_workers: bool = False) -> None:
         super().__init__()
         _check_args(image_size, channels, batch_size, num_workers, cache)
+        for key, values in (("mean", mean), ("std", std)):
+            _check_stats(key, values, channels)
         self.save_hyperparameters()
         self.store_path, self.source = Path(store), source
         self.batch_size, self.num_workers = batch_size, num_workers
@@ -121,6 +124,8 @@ class StoreDataModule(L.LightningDataModule):
 
     @cached_property
     def mean_std(self) -> tuple[list[float], list[float]]:
+        for key in ("mean", "std"):  # data.channels not given: the store's count is known only now
+            _check_stats(key, self.hparams[key], self.channels)
         if self.hparams.mean is not None and self.hparams.std is not None:
             return list(self.hparams.mean), list(self.hparams.std)
         mean, std = channel_stats(self.reader, self.image_size, self.channels)
@@ -240,3 +245,21 @@ def _check_args(image_size, channels, batch_size, num_workers, cache) -> None:
     if cache not in CACHE_MODES:
         raise UserError(f"data.cache: unknown mode {cache!r}; valid: {', '.join(CACHE_MODES)}")
     check_batch_memory(image_size, channels or 1, batch_size)
+
+
+def _check_stats(key: str, values: list[float] | None, channels: int | None) -> None:
+    """data.mean/data.std: one finite value per channel (export refuses any other count), std > 0."""
+    if values is None:
+        return
+    numbers = isinstance(values, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    if not numbers or not values or (key == "std" and min(values) <= 0):
+        need = "positive numbers" if key == "std" else "finite numbers"
+        raise UserError(f"data.{key} must be a list of {need}, one per channel, got {values!r}; fix: e.g. "
+                        f"data.{key}: {[0.25 if key == 'std' else 0.5] * (channels or 3)}, or leave it out "
+                        f"(computed from the train split)")
+    if channels is not None and len(values) != channels:
+        raise UserError(f"data.{key} has {len(values)} value{'s' * (len(values) != 1)} but the data has "
+                        f"{channels} channel{'s' * (channels != 1)} (data.channels or the store's); fix: give "
+                        f"{channels} value{'s' * (channels != 1)}, or leave data.{key} out (computed from the "
+                        f"train split)")

@@ -173,10 +173,29 @@ def test_missing_store_with_source_is_created_on_first_use(tmp_path):
     ({"image_size": -4}, "data.image_size must be a positive integer"),
     ({"num_workers": -1}, "data.num_workers must be 0 or more"),
     ({"augment": [{"RandomFlip": {}}]}, r"data.augment\[0\]: unknown augmentation 'RandomFlip'"),
+    ({"channels": 3, "mean": [0.5, 0.5], "std": [0.2] * 3},
+     r"^data\.mean has 2 values but the data has 3 channels .*fix: give 3 values, or leave data\.mean out"),
+    ({"channels": 3, "mean": [0.5] * 3, "std": [0.2]}, r"^data\.std has 1 value but the data has 3 channels"),
+    ({"std": [0]}, r"^data\.std must be a list of positive numbers, one per channel, got \[0\]"),
+    ({"std": [-0.1]}, r"^data\.std must be a list of positive numbers"),
+    ({"mean": [float("nan")]}, r"^data\.mean must be a list of finite numbers, one per channel, got \[nan\]"),
+    ({"std": [float("inf")]}, r"^data\.std must be a list of positive numbers"),
+    ({"mean": []}, r"^data\.mean must be a list of finite numbers"),
 ])
 def test_bad_arguments_name_the_key(store, kwargs, match):
     with pytest.raises(UserError, match=match):
         StoreDataModule(str(store), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"mean": [0.5, 0.5, 0.5]}, {"mean": [0.5] * 3, "std": [0.2] * 3},
+                                    {"std": [0.2, 0.2]}])
+def test_statistics_must_match_the_stores_channels(store, kwargs):
+    """data.channels not given: the grey store's one channel; a mismatch used to fail (or broadcast) mid-fit."""
+    dm = StoreDataModule(str(store), **kwargs)
+    key = "mean" if "mean" in kwargs else "std"
+    with pytest.raises(UserError, match=rf"^data\.{key} has \d values but the data has 1 channel \(data\.channels "
+                                        rf"or the store's\)"):
+        dm.preprocessing
 
 
 def _photo_folder(root: Path, offset: int) -> Path:
