@@ -23,11 +23,12 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from autolit.datamodules import cache as decoded_cache
 from autolit.datamodules.augment import build_augment
-from autolit.datamodules.datasets import ArrayDataset, BatchLoader, StoreDataset, stack_batch, worker_init
+from autolit.datamodules.datasets import (ArrayDataset, BatchLoader, StoreDataset, TrainBatchSampler, stack_batch,
+                                         worker_init)
 from autolit.datamodules.limits import check_batch_memory, fitting_cache_mode
 from autolit.datamodules.preprocess import RESIZE_RULE, normalize_batch
 from autolit.datamodules.sources import ensure_store
@@ -220,10 +221,14 @@ class StoreDataModule(L.LightningDataModule):
         trainer = getattr(self, "_trainer", None)
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         return BatchLoader(x, y, self.batch_size, shuffle=split == "train", seed=torch.initial_seed() % 2**63,
-                           rank=rank, world_size=world, pin_memory=self.hparams.pin_memory)
+                           rank=rank, world_size=world, pin_memory=self.hparams.pin_memory,
+                           drop_single=split == "train")
 
     def _workers_loader(self, split: str, dataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=split == "train",
+        # train: never end an epoch on a batch of one (BatchNorm cannot train on it); val/test complete
+        sampler = RandomSampler(dataset) if split == "train" else SequentialSampler(dataset)
+        batches = (TrainBatchSampler if split == "train" else BatchSampler)(sampler, self.batch_size, False)
+        return DataLoader(dataset, batch_sampler=batches,
                           num_workers=self.num_workers, collate_fn=stack_batch, pin_memory=self.hparams.pin_memory,
                           worker_init_fn=worker_init,
                           persistent_workers=self.hparams.persistent_workers and self.num_workers > 0)
