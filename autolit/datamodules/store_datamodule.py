@@ -29,7 +29,7 @@ from autolit.datamodules import cache as decoded_cache
 from autolit.datamodules.augment import build_augment
 from autolit.datamodules.datasets import (ArrayDataset, BatchLoader, StoreDataset, TrainBatchSampler, stack_batch,
                                          worker_init)
-from autolit.datamodules.limits import check_batch_memory, fitting_cache_mode
+from autolit.datamodules.limits import cache_bytes, check_batch_memory, fitting_cache_mode
 from autolit.datamodules.preprocess import RESIZE_RULE, normalize_batch
 from autolit.datamodules.sources import ensure_store
 from autolit.datamodules.stats import channel_stats
@@ -78,6 +78,7 @@ class StoreDataModule(L.LightningDataModule):
         self.cache_mode = cache
         self._loaders: dict[str, object] = {}
         self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._cache: decoded_cache.DecodedCache | None = None
 
     # ---- what the model needs to resolve its spec (linked by the fit CLI) ----
     @cached_property
@@ -146,7 +147,7 @@ class StoreDataModule(L.LightningDataModule):
     # ---- Lightning hooks ----
     def prepare_data(self) -> None:
         if self._resolved_cache_mode() != "none":
-            decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
+            self._decoded()
 
     def setup(self, stage: str | None = None) -> None:
         if self._loaders:
@@ -190,10 +191,15 @@ class StoreDataModule(L.LightningDataModule):
         fits = dict(cache_dir=decoded_cache.cache_dir(self.reader, size, channels), asked=self.cache_mode != "auto")
         if self.cache_mode != "auto":
             return fitting_cache_mode(self.reader, size, channels, self.cache_mode, **fits)
-        n = self.reader.meta.count
-        mb = n * channels * size ** 2 / 2**20
+        mb = cache_bytes(self.reader, size, channels) / 2**20
         mode = "device" if mb <= self.hparams.device_limit_mb and self.transform is None else "decoded"
         return fitting_cache_mode(self.reader, size, channels, mode, **fits)
+
+    def _decoded(self) -> decoded_cache.DecodedCache:
+        """The decoded cache, built or opened (and checked) once per data module, not once per split."""
+        if self._cache is None:
+            self._cache = decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
+        return self._cache
 
     def _check_augment(self) -> None:
         """Augmented train images must keep the shape val/test images have (and the model expects)."""
@@ -214,7 +220,7 @@ class StoreDataModule(L.LightningDataModule):
         if mode == "device" and self.transform is not None:
             raise UserError("data.cache: device mode serves whole batches on the device and cannot run "
                             "per-image augmentations; use cache: decoded with data.augment")
-        cache = decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
+        cache = self._decoded()
         if transform is not None:  # augmentations run per image: that is work for loader workers
             return self._workers_loader(split, ArrayDataset(*cache.split(split), transform=transform))
         x, y = decoded_cache.to_device(cache, split, self._device()) if mode == "device" else cache.split(split)

@@ -140,6 +140,18 @@ def test_decoded_cache_is_built_once_then_reused_and_keyed_by_content(store, mon
     assert not list((store / "cache").glob(".building-*"))
 
 
+@pytest.mark.parametrize("mode", ["decoded", "device"])
+def test_the_decoded_cache_is_opened_once_per_fit(store, monkeypatch, mode):
+    """prepare_data and the three splits share one opened (and checked) cache."""
+    calls = []
+    real = decoded_cache.get_or_build
+    monkeypatch.setattr(decoded_cache, "get_or_build", lambda *a, **k: calls.append(a) or real(*a, **k))
+    dm = StoreDataModule(str(store), batch_size=8, cache=mode)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert len(calls) == 1 and sum(len(y) for _, y in dm.val_dataloader()) == StoreReader(store).meta.splits["val"]
+
+
 @pytest.mark.filterwarnings("ignore:This DataLoader will create")
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_loader_workers_read_each_record_once(store, method):
