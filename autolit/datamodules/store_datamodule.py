@@ -190,10 +190,17 @@ class StoreDataModule(L.LightningDataModule):
         check_batch_memory(size, channels, self.batch_size)  # the store's own size, when not given
         fits = dict(cache_dir=decoded_cache.cache_dir(self.reader, size, channels), asked=self.cache_mode != "auto")
         if self.cache_mode != "auto":
-            return fitting_cache_mode(self.reader, size, channels, self.cache_mode, **fits)
-        mb = cache_bytes(self.reader, size, channels) / 2**20
-        mode = "device" if mb <= self.hparams.device_limit_mb and self.transform is None else "decoded"
-        return fitting_cache_mode(self.reader, size, channels, mode, **fits)
+            mode = self.cache_mode
+        else:
+            mb = cache_bytes(self.reader, size, channels) / 2**20
+            mode = "device" if mb <= self.hparams.device_limit_mb and self.transform is None else "decoded"
+        free = self._device_free() if mode == "device" else None
+        return fitting_cache_mode(self.reader, size, channels, mode, device_free=free, **fits)
+
+    def _device_free(self) -> int | None:
+        """Free bytes of the trainer's CUDA device (device mode is checked against it), else None (host RAM)."""
+        device = self._device()
+        return torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
 
     def _decoded(self) -> decoded_cache.DecodedCache:
         """The decoded cache, built or opened (and checked) once per data module, not once per split."""

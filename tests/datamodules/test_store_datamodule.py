@@ -152,6 +152,24 @@ def test_the_decoded_cache_is_opened_once_per_fit(store, monkeypatch, mode):
     assert len(calls) == 1 and sum(len(y) for _, y in dm.val_dataloader()) == StoreReader(store).meta.splits["val"]
 
 
+def test_device_mode_is_checked_against_the_gpus_free_memory(store, monkeypatch):
+    """On a CUDA trainer cache: device must fit in the GPU's free memory, not the host's RAM."""
+    from types import SimpleNamespace
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: asked.append(device) or (1000, 2**34))
+    dm = StoreDataModule(str(store), image_size=16, cache="device")
+    dm._trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 1)))
+    with pytest.raises(UserError, match=r"^data\.cache: device: data\.image_size 16 makes the decoded data set "
+                                        r".*more than half of the device's 0\.0 GiB"):
+        dm.prepare_data()
+    assert asked == [torch.device("cuda", 1)]
+    auto = StoreDataModule(str(store), image_size=16)
+    auto._trainer = dm._trainer
+    with pytest.warns(UserWarning, match="data.cache auto: .*device's 0.0 GiB"):
+        assert auto._resolved_cache_mode() == "none"
+
+
 @pytest.mark.filterwarnings("ignore:This DataLoader will create")
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_loader_workers_read_each_record_once(store, method):
