@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from autolit.datamodules.datasets import StoreDataset, stack_batch, worker_init
-from autolit.datamodules.limits import check_cache
+from autolit.datamodules.limits import cache_bytes, check_cache
 from autolit.datamodules.preprocess import RULE_TAG
 from autolit.errors import UserError
 from autolit.store import SPLITS, StoreReader
@@ -96,7 +96,7 @@ def _unwritable(final: Path, exc: OSError, reader: StoreReader | None = None, si
     """A decoded cache that cannot be written (read-only store, disk full) as a fixable message."""
     need = ""
     if reader is not None:
-        need = f" (it needs about {reader.meta.count * channels * size * size / 2**20:.0f} MB)"
+        need = f" (it needs about {cache_bytes(reader, size, channels) / 2**20:.0f} MB)"
     what = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
     return UserError(f"data.cache: cannot write the decoded cache {final}{need}: {what}; free space or make "
                      "the store folder writable, or set data.cache: none (decode from the store every epoch)")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import BatchSampler, Dataset, get_worker_info
 
 from autolit.datamodules.preprocess import decode_image
 from autolit.errors import one_line
@@ -124,39 +124,78 @@ class ArrayDataset(_WorkerSafe, Dataset):
         return x, torch.from_numpy(np.ascontiguousarray(self.targets[order]))
 
 
+def n_batches(count: int, batch_size: int, drop_single: bool) -> int:
+    """Batches of ``count`` samples; ``drop_single``: a last batch of one sample is dropped (train:
+    BatchNorm cannot train on one value per channel), unless it is the only batch."""
+    full, rest = divmod(count, batch_size)
+    return full + (1 if rest > 1 or (rest == 1 and (full == 0 or not drop_single)) else 0)
+
+
+class TrainBatchSampler(BatchSampler):
+    """``BatchSampler`` whose last batch is never a lone sample (unless it is the only batch).
+
+    ``n_train % batch_size == 1`` used to end every epoch on a batch of one, on which BatchNorm
+    fails ("Expected more than 1 value per channel when training"). Shuffled, so a different
+    sample sits out each epoch. Lightning rebuilds it over a DistributedSampler under DDP.
+    """
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = list(super().__iter__())  # index lists of one epoch: small
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            batches.pop()
+        yield from batches
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return super().__len__()
+        return n_batches(len(self.sampler), self.batch_size, drop_single=True)
+
+
 class BatchLoader:
     """Whole batches by indexing arrays directly, in the training process: no workers, no collate.
 
     Serves the decoded cache (numpy, memory-mapped: one fancy-index copy per batch) and device mode
     (tensors already on the training device: no host-to-device copy at all). Slicing a uint8 array
     costs microseconds, so loader workers would only add inter-process copies; they are kept for
-    splits that run augmentations. Shuffling uses its own seeded generator so runs replay; with
-    several processes (DDP) each rank takes every ``world_size``-th sample of the same order.
+    splits that run augmentations. Shuffling uses its own seeded generator so runs replay.
+
+    With several processes (DDP) the order is padded to a multiple of ``world_size`` by repeating
+    its start, as torch's ``DistributedSampler`` does (for every split), and each rank takes every
+    ``world_size``-th sample: all ranks run the same number of batches, so no rank waits forever in
+    an all-reduce the others never join. ``drop_single`` (train): a last batch of one sample is
+    dropped unless it is the only one (see :class:`TrainBatchSampler`).
     """
 
     def __init__(self, images: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor,
                  batch_size: int, shuffle: bool, seed: int = 0, *, rank: int = 0, world_size: int = 1,
-                 pin_memory: bool = False) -> None:
+                 pin_memory: bool = False, drop_single: bool = False) -> None:
         self.images, self.targets = images, targets
-        self.batch_size, self.shuffle = batch_size, shuffle
+        self.batch_size, self.shuffle, self.drop_single = batch_size, shuffle, drop_single
         self.rank, self.world_size = rank, world_size
         self.pin_memory = pin_memory and isinstance(images, np.ndarray) and torch.cuda.is_available()
         self.generator = torch.Generator().manual_seed(seed)
 
     def _count(self) -> int:
-        return len(range(self.rank, len(self.images), self.world_size))
+        """Samples per rank: ceil(N / world_size), as DistributedSampler without drop_last."""
+        return -(-len(self.images) // self.world_size)
 
     def __len__(self) -> int:
-        return (self._count() + self.batch_size - 1) // self.batch_size
+        return n_batches(self._count(), self.batch_size, self.drop_single)
 
-    def __iter__(self) -> Iterator[Batch]:
+    def _order(self) -> torch.Tensor:
         n = len(self.images)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        order = order[self.rank::self.world_size]
+        pad = self._count() * self.world_size - n
+        if pad and n:
+            order = torch.cat([order, order.repeat(-(-pad // n))[:pad]])  # DistributedSampler's padding
+        return order[self.rank::self.world_size]
+
+    def __iter__(self) -> Iterator[Batch]:
+        order = self._order()
         on_device = isinstance(self.images, torch.Tensor)
         if on_device:
             order = order.to(self.images.device)
-        for start in range(0, len(order), self.batch_size):
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start:start + self.batch_size]
             if on_device:
                 yield self.images[idx], self.targets[idx]

@@ -16,18 +16,20 @@ Loaders yield uint8 ``(B, C, S, S)`` batches; normalisation runs on the device i
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from autolit.datamodules import cache as decoded_cache
 from autolit.datamodules.augment import build_augment
-from autolit.datamodules.datasets import ArrayDataset, BatchLoader, StoreDataset, stack_batch, worker_init
-from autolit.datamodules.limits import check_batch_memory, fitting_cache_mode
+from autolit.datamodules.datasets import (ArrayDataset, BatchLoader, StoreDataset, TrainBatchSampler, stack_batch,
+                                         worker_init)
+from autolit.datamodules.limits import cache_bytes, check_batch_memory, fitting_cache_mode
 from autolit.datamodules.preprocess import RESIZE_RULE, normalize_batch
 from autolit.datamodules.sources import ensure_store
 from autolit.datamodules.stats import channel_stats
@@ -67,6 +69,8 @@ class StoreDataModule(L.LightningDataModule):
                  pin_memory: bool = False, persistent_workers: bool = False) -> None:
         super().__init__()
         _check_args(image_size, channels, batch_size, num_workers, cache)
+        for key, values in (("mean", mean), ("std", std)):
+            _check_stats(key, values, channels)
         self.save_hyperparameters()
         self.store_path, self.source = Path(store), source
         self.batch_size, self.num_workers = batch_size, num_workers
@@ -74,6 +78,7 @@ class StoreDataModule(L.LightningDataModule):
         self.cache_mode = cache
         self._loaders: dict[str, object] = {}
         self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._cache: decoded_cache.DecodedCache | None = None
 
     # ---- what the model needs to resolve its spec (linked by the fit CLI) ----
     @cached_property
@@ -121,6 +126,8 @@ class StoreDataModule(L.LightningDataModule):
 
     @cached_property
     def mean_std(self) -> tuple[list[float], list[float]]:
+        for key in ("mean", "std"):  # data.channels not given: the store's count is known only now
+            _check_stats(key, self.hparams[key], self.channels)
         if self.hparams.mean is not None and self.hparams.std is not None:
             return list(self.hparams.mean), list(self.hparams.std)
         mean, std = channel_stats(self.reader, self.image_size, self.channels)
@@ -140,7 +147,7 @@ class StoreDataModule(L.LightningDataModule):
     # ---- Lightning hooks ----
     def prepare_data(self) -> None:
         if self._resolved_cache_mode() != "none":
-            decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
+            self._decoded()
 
     def setup(self, stage: str | None = None) -> None:
         if self._loaders:
@@ -183,11 +190,23 @@ class StoreDataModule(L.LightningDataModule):
         check_batch_memory(size, channels, self.batch_size)  # the store's own size, when not given
         fits = dict(cache_dir=decoded_cache.cache_dir(self.reader, size, channels), asked=self.cache_mode != "auto")
         if self.cache_mode != "auto":
-            return fitting_cache_mode(self.reader, size, channels, self.cache_mode, **fits)
-        n = self.reader.meta.count
-        mb = n * channels * size ** 2 / 2**20
-        mode = "device" if mb <= self.hparams.device_limit_mb and self.transform is None else "decoded"
-        return fitting_cache_mode(self.reader, size, channels, mode, **fits)
+            mode = self.cache_mode
+        else:
+            mb = cache_bytes(self.reader, size, channels) / 2**20
+            mode = "device" if mb <= self.hparams.device_limit_mb and self.transform is None else "decoded"
+        free = self._device_free() if mode == "device" else None
+        return fitting_cache_mode(self.reader, size, channels, mode, device_free=free, **fits)
+
+    def _device_free(self) -> int | None:
+        """Free bytes of the trainer's CUDA device (device mode is checked against it), else None (host RAM)."""
+        device = self._device()
+        return torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+
+    def _decoded(self) -> decoded_cache.DecodedCache:
+        """The decoded cache, built or opened (and checked) once per data module, not once per split."""
+        if self._cache is None:
+            self._cache = decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
+        return self._cache
 
     def _check_augment(self) -> None:
         """Augmented train images must keep the shape val/test images have (and the model expects)."""
@@ -208,17 +227,21 @@ class StoreDataModule(L.LightningDataModule):
         if mode == "device" and self.transform is not None:
             raise UserError("data.cache: device mode serves whole batches on the device and cannot run "
                             "per-image augmentations; use cache: decoded with data.augment")
-        cache = decoded_cache.get_or_build(self.reader, self.image_size, self.channels, self.num_workers)
+        cache = self._decoded()
         if transform is not None:  # augmentations run per image: that is work for loader workers
             return self._workers_loader(split, ArrayDataset(*cache.split(split), transform=transform))
         x, y = decoded_cache.to_device(cache, split, self._device()) if mode == "device" else cache.split(split)
         trainer = getattr(self, "_trainer", None)
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         return BatchLoader(x, y, self.batch_size, shuffle=split == "train", seed=torch.initial_seed() % 2**63,
-                           rank=rank, world_size=world, pin_memory=self.hparams.pin_memory)
+                           rank=rank, world_size=world, pin_memory=self.hparams.pin_memory,
+                           drop_single=split == "train")
 
     def _workers_loader(self, split: str, dataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=split == "train",
+        # train: never end an epoch on a batch of one (BatchNorm cannot train on it); val/test complete
+        sampler = RandomSampler(dataset) if split == "train" else SequentialSampler(dataset)
+        batches = (TrainBatchSampler if split == "train" else BatchSampler)(sampler, self.batch_size, False)
+        return DataLoader(dataset, batch_sampler=batches,
                           num_workers=self.num_workers, collate_fn=stack_batch, pin_memory=self.hparams.pin_memory,
                           worker_init_fn=worker_init,
                           persistent_workers=self.hparams.persistent_workers and self.num_workers > 0)
@@ -240,3 +263,21 @@ def _check_args(image_size, channels, batch_size, num_workers, cache) -> None:
     if cache not in CACHE_MODES:
         raise UserError(f"data.cache: unknown mode {cache!r}; valid: {', '.join(CACHE_MODES)}")
     check_batch_memory(image_size, channels or 1, batch_size)
+
+
+def _check_stats(key: str, values: list[float] | None, channels: int | None) -> None:
+    """data.mean/data.std: one finite value per channel (export refuses any other count), std > 0."""
+    if values is None:
+        return
+    numbers = isinstance(values, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    if not numbers or not values or (key == "std" and min(values) <= 0):
+        need = "positive numbers" if key == "std" else "finite numbers"
+        raise UserError(f"data.{key} must be a list of {need}, one per channel, got {values!r}; fix: e.g. "
+                        f"data.{key}: {[0.25 if key == 'std' else 0.5] * (channels or 3)}, or leave it out "
+                        f"(computed from the train split)")
+    if channels is not None and len(values) != channels:
+        raise UserError(f"data.{key} has {len(values)} value{'s' * (len(values) != 1)} but the data has "
+                        f"{channels} channel{'s' * (channels != 1)} (data.channels or the store's); fix: give "
+                        f"{channels} value{'s' * (channels != 1)}, or leave data.{key} out (computed from the "
+                        f"train split)")

@@ -40,6 +40,10 @@ def check_fine_tuning(net: torch.nn.Module, freeze_epochs: Any, mult: Any) -> tu
 
 def check_n_labels(task: str, n_labels: int | None, label_names: list[str] | None) -> int:
     """The label count the metrics use: n_labels (or len(label_names)); 2 for binary."""
+    if label_names is not None and not (isinstance(label_names, (list, tuple))
+                                        and all(isinstance(name, str) for name in label_names)):
+        raise UserError(f"model.label_names must be a list of label names (strings), got {label_names!r}; "
+                        f"fix: leave it to the data module (the fit CLI links data.label_names)")
     if n_labels is None and label_names:
         n_labels = len(label_names)
     if task == "regression":

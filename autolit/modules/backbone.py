@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from autolit.modules.archs import arch_blocks, build_arch, find_library
-from autolit.modules.errors import fmt_shape, spec_error
+from autolit.modules.errors import fmt_shape, not_a_map, spec_error
 from autolit.modules.weights import IMAGENET, build_with_weights, check_weights_value, is_pretrained
 
 ARGS = ("name", "weights", "trainable", "library", "in_chans")
@@ -186,25 +186,31 @@ def find_backbones(net: nn.Module) -> list[Backbone]:
     return [m for m in net.modules() if isinstance(m, Backbone)]
 
 
-def backbone_preprocessing(layers: Any) -> dict[str, Any] | None:
+def backbone_preprocessing(layers: Any, *, channels: int | None = None) -> dict[str, Any] | None:
     """``image_size``, ``channels``, ``mean``, ``std`` of a spec's first pretrained Backbone, else None.
 
     Read from the weights' pretrained config by name (no weights file, no network), so the data can
-    be prepared the way the weights were trained before anything is built.
+    be prepared the way the weights were trained before anything is built. ``channels``: the data's
+    channel count when the config sets it (``data.channels``). The Backbone takes its ``in_chans``,
+    else the data's, else 3 (grey stores are then fed as RGB); with 1 the RGB statistics are
+    averaged, as timm sums the pretrained stem over RGB for ``in_chans=1``.
     """
     for i, entry in enumerate(layers if isinstance(layers, list) else []):
         if not (isinstance(entry, dict) and len(entry) == 1 and "Backbone" in entry):
             continue
         from autolit.modules.weights import pretrained_preprocessing
 
-        args = entry["Backbone"] or {}
+        where = f"model.layers[{i}].Backbone"
+        args = entry["Backbone"] if entry["Backbone"] is not None else {}
+        if not isinstance(args, dict):  # this runs before the spec walker, which would say the same
+            raise not_a_map(where, "Backbone", args)
         if not is_pretrained(str(args.get("weights", IMAGENET))):
             return None
-        where = f"model.layers[{i}].Backbone"
         pre = pretrained_preprocessing(find_library(args.get("name"), args.get("library"), where),
                                        args["name"])
-        channels = args.get("in_chans") if isinstance(args.get("in_chans"), int) else 3
-        if channels != 3:  # a grey input averages the RGB statistics (as timm averages the stem weights)
+        given = args.get("in_chans")
+        n = given if isinstance(given, int) else channels if isinstance(channels, int) else 3
+        if n != 3:  # grey: one channel of averaged statistics (timm sums the stem's RGB weights)
             pre["mean"], pre["std"] = [sum(pre["mean"]) / 3], [sum(pre["std"]) / 3]
-        return {**pre, "channels": channels}
+        return {**pre, "channels": n}
     return None

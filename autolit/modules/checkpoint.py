@@ -17,6 +17,7 @@ import inspect
 import pathlib
 import pickle
 import re
+import struct
 import warnings
 import zipfile
 from pathlib import Path
@@ -52,7 +53,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise UserError(_refusal(path, exc)) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:  # OSError: a cut zip
+    # OSError: a cut zip; the rest: a damaged legacy (non-zip) pickle trips torch's reader anywhere
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError,
+            TypeError, AttributeError, OverflowError, struct.error) as exc:
         raise UserError(f"checkpoint {path} cannot be read ({_first_line(exc)}); fix: pass an intact "
                         ".ckpt file written by autolit.fit") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
@@ -120,11 +123,17 @@ def rebuild_model(ckpt: dict[str, Any], source: str | Path = "checkpoint") -> to
         model = AutoLitModule(**hparams)
     except UserError as exc:
         raise UserError(f"{source}: its hyper_parameters do not rebuild the model: {exc}") from None
-    missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
+    except RuntimeError as exc:  # strict=False still raises on a tensor of another size
+        raise _mismatch(source, _first_line(exc)) from None
     # torchmetrics states are not persistent; only network weights must match exactly.
     missing = [k for k in missing if k.startswith("net.")]
     if missing or unexpected:
-        raise UserError(f"{source}: state_dict does not match the rebuilt network (missing "
-                        f"{missing[:3]}, unexpected {unexpected[:3]}); fix: export a checkpoint "
-                        "written by the same autolit version")
+        raise _mismatch(source, f"missing {missing[:3]}, unexpected {unexpected[:3]}")
     return model.eval()
+
+
+def _mismatch(source: str | Path, detail: str) -> UserError:
+    return UserError(f"{source}: state_dict does not match the rebuilt network ({detail}); fix: export a "
+                     "checkpoint written by the same autolit version")

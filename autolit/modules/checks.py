@@ -89,8 +89,16 @@ _EXAMPLES = {k: _KINDS[kind][2] for k, kind in ARG_KINDS.items()}
 _EXAMPLES["normalized_shape"] = "64"
 
 
-def check_values(args: dict[str, Any], where: str) -> None:
-    """Refuse values of the wrong type or range (e.g. ``out_channels: "abc"`` or ``0``)."""
+_SPATIAL_KEYS = ("kernel_size", "stride", "padding", "dilation")
+
+
+def check_values(args: dict[str, Any], where: str, *, spatial: int | None = None) -> None:
+    """Refuse values of the wrong type or range (e.g. ``out_channels: "abc"`` or ``0``).
+
+    ``spatial``: the input's spatial rank for a convolution or pooling (2 for ``(C, H, W)``); a list
+    given for one of its kernel_size/stride/padding/dilation must hold that many values (on the meta
+    device torch accepts ``kernel_size: [3, 3, 3]`` for Conv2d and fails only at the first real forward).
+    """
     for key, value in args.items():
         kind = ARG_KINDS.get(key)
         if kind is None:
@@ -99,3 +107,7 @@ def check_values(args: dict[str, Any], where: str) -> None:
         if not test(value):
             raise spec_error(f"{where}.{key}", f"must be {must_be}, got {value!r}; "
                                                f"fix: e.g. {key}: {example}")
+        if spatial is not None and key in _SPATIAL_KEYS and isinstance(value, list) and len(value) != spatial:
+            raise spec_error(f"{where}.{key}", f"a list needs one value per spatial dimension of the input "
+                                               f"({spatial}), got {value!r}; fix: e.g. {key}: "
+                                               f"{[value[0]] * spatial} or one number for all")

@@ -18,6 +18,12 @@ def spec_error(path: str, text: str) -> SpecError:
     return SpecError(f"{path}: {text}", path)
 
 
+def not_a_map(where: str, name: str, args: object) -> SpecError:
+    """A layer whose arguments are not a map (``- Backbone: resnet18``)."""
+    return spec_error(where, f"arguments must be a map, got {args!r}; fix: write {name}: {{arg: value}} "
+                             f"({name}: {{}} for none)")
+
+
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the run cannot recover, so it stops.
 

@@ -20,7 +20,7 @@ from torch import nn
 from autolit.modules.backbone import Backbone, resolve_backbone
 from autolit.modules.checks import check_names, check_required, check_values
 from autolit.modules.dims import Shape, resolve_dims
-from autolit.modules.errors import SpecError, fmt_shape, spec_error
+from autolit.modules.errors import SpecError, fmt_shape, not_a_map, spec_error
 from autolit.errors import suggest
 from autolit.modules.layers import INPUT_RANKS, LAYERS, Residual, valid_layers
 
@@ -28,6 +28,8 @@ __all__ = ["SpecError", "build_network", "count_parameters", "output_shape", "re
 
 _META_BATCH = 2  # > 1 so BatchNorm's "more than 1 value per channel" train-mode check passes
 _RANK_TEXT = {1: "(B, features)", 2: "(B, C, L)", 3: "(B, C, H, W)"}
+# layers whose kernel_size/stride/padding/dilation lists hold one value per spatial dimension
+_SPATIAL = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)
 
 
 def resolve_spec(layers: list[dict], input_shape: tuple[int, ...] | list[int], n_labels: int | None,
@@ -122,8 +124,7 @@ def _split_entry(entry: Any, where: str) -> tuple[str, dict[str, Any]]:
     if args is None:  # YAML `- ReLU:` gives None
         args = {}
     if not isinstance(args, dict):
-        raise spec_error(f"{where}.{name}", f"arguments must be a map, got {args!r}; fix: write "
-                                            f"{name}: {{arg: value}} ({name}: {{}} for none)")
+        raise not_a_map(f"{where}.{name}", name, args)
     return name, {key: _plain(value) for key, value in args.items()}
 
 
@@ -178,7 +179,7 @@ def _layer(name: str, args: dict[str, Any], shape: Shape, n_labels: int | None,
     _check_rank(name, shape, where)
     args = resolve_dims(name, args, shape, n_labels, where)
     check_required(name, cls, args, where)
-    check_values(args, where)
+    check_values(args, where, spatial=len(shape) - 1 if issubclass(cls, _SPATIAL) else None)
     try:
         with torch.device("meta"):
             module = cls(**args)
@@ -208,7 +209,7 @@ def _trace(name: str, module: nn.Module, args: dict[str, Any], shape: Shape, whe
     x = torch.empty((_META_BATCH, *shape), device="meta")  # (B, *shape)
     try:
         y = module(x)
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, ValueError, IndexError) as exc:  # wrong values reach torch's functionals
         raise _rephrase(name, args, shape, where, exc) from None
     if not isinstance(y, torch.Tensor) or y.shape[:1] != (_META_BATCH,):
         raise spec_error(where, f"{name} must keep the batch dimension (dim 0); fix: for Flatten "
@@ -229,6 +230,8 @@ def _rephrase(name: str, args: dict[str, Any], shape: Shape, where: str, exc: Ex
                                  f"remove a pooling layer before it, add padding, or use a smaller "
                                  f"kernel_size")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "invalid combination of arguments" in first:  # torch then lists every overload over lines
+        first = f"an argument has a type it does not take ({first.split('(')[0]}() got {args})"
     return spec_error(where, f"{name} fails on input {fmt_shape(shape)}: {first}; fix: adjust "
                              f"its arguments or the layers before it")
 

@@ -8,16 +8,21 @@
   naming the file, where to get it and how to pass it as ``weights: PATH`` instead of the hub's
   minute of retries.
 * ``PATH``: a ``.safetensors`` file or a weights-only ``torch.save`` state dict, loaded through the
-  same path (timm: ``pretrained_cfg_overlay={"file": PATH}``, which loads with
-  ``weights_only=True``); a missing or unreadable file is a :class:`UserError` naming it.
+  same path (timm: ``pretrained_cfg_overlay={"file": ...}``); a missing or unreadable file is a
+  :class:`UserError` naming it.
 
-Every ``torch.load`` here and in the libraries' paths we call is ``weights_only=True``.
+Every ``torch.load`` here is ``weights_only=True``, and timm is only ever handed a ``.safetensors``
+file to read (:func:`_timm_from_file`): a pickled file (a ``torch.save`` PATH, a cached
+``pytorch_model.bin``) is read here and passed on as a temporary ``.safetensors`` copy. timm's own
+``torch.load`` passes ``weights_only=True`` only in recent releases, and torch < 2.6 (``torch>=2.4``
+is allowed) defaults to ``weights_only=False``: this way no installed pair unpickles code.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -61,7 +66,7 @@ def build_with_weights(library: str, name: str, in_chans: int, weights: str, whe
                         f"the current folder), or write weights: imagenet / none")
     try:
         if library == "timm":
-            return _covered(_timm(name, in_chans, {"file": str(path)}), _file_keys(path), name)
+            return _timm_from_file(name, in_chans, path, check=True)
         return _tv_load(name, _read_state_dict(path))
     except UserError:
         raise
@@ -80,18 +85,30 @@ def _timm(name: str, in_chans: int, overlay: dict[str, Any] | None) -> nn.Module
                              pretrained_cfg_overlay=overlay)
 
 
-def _file_keys(path: Path) -> set[str]:
-    """Tensor names in a weights file, as timm's loader cleans them."""
+def _timm_from_file(name: str, in_chans: int, path: Path, *, check: bool) -> nn.Module:
+    """timm's ``name`` with the weights in ``path`` (``check``: refuse a file that lacks tensors).
+
+    timm reads a ``.safetensors`` file itself (its pretrained-loading path: stem adapted to
+    ``in_chans``, head dropped); any other file is read with ``torch.load(weights_only=True)`` and
+    handed to timm as a temporary ``.safetensors`` copy, so timm never unpickles a file.
+    """
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as f:
             keys = set(f.keys())
+        model = _timm(name, in_chans, {"file": str(path)})
     else:
-        from timm.models import load_state_dict
+        from safetensors.torch import save_file
 
-        keys = set(load_state_dict(str(path)))  # weights_only=True, unwraps state_dict/model
-    return {k[7:] if k.startswith("module.") else k for k in keys}
+        state = _read_state_dict(path, ema_first=True)  # which tensors timm's loader would take
+        keys = set(state)
+        with tempfile.TemporaryDirectory(prefix="autolit-weights-") as tmp:
+            copy = Path(tmp) / "weights.safetensors"
+            save_file({k: v.detach().clone().contiguous() for k, v in state.items()}, str(copy))
+            del state
+            model = _timm(name, in_chans, {"file": str(copy)})
+    return _covered(model, {k[7:] if k.startswith("module.") else k for k in keys}, name) if check else model
 
 
 def _covered(model: nn.Module, keys: set[str], name: str) -> nn.Module:
@@ -107,7 +124,7 @@ def _timm_imagenet(name: str, in_chans: int, where: str) -> nn.Module:
     cfg = _timm_cfg(name, where)
     cached, source_url, cache_dir = _timm_cached(cfg)
     if cached is not None:
-        return _timm(name, in_chans, {"file": cached})  # no network: the cached copy, timm's loader
+        return _timm_from_file(name, in_chans, Path(cached), check=False)  # no network: the cached copy
     _require_network(source_url, cache_dir, name, where, hub=bool(cfg.get("hf_hub_id")))
     try:
         return _timm(name, in_chans, None)  # timm downloads into its cache (hub or torch.hub)
@@ -192,18 +209,22 @@ def _is_last_linear(model: nn.Module, key: str) -> bool:
     return bool(linears) and key.rsplit(".", 1)[0] == linears[-1]
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def _read_state_dict(path: Path, *, ema_first: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file (a training checkpoint's ``state_dict``/``model`` entry;
+    ``ema_first``: its EMA weights when it has them, as timm's loader picks)."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         return load_file(str(path))
     state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
+    keys = ("state_dict_ema", "model_ema", "state_dict", "model") if ema_first else ("state_dict", "model")
+    for key in keys:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
+            break
     if not isinstance(state, dict):
         raise ValueError(f"holds a {type(state).__name__}, not a state dict")
-    return state
+    return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
 # ---- network ---------------------------------------------------------------------------------

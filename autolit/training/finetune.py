@@ -29,7 +29,8 @@ def follow_backbone(config: Any) -> None:
     layers = model.get("layers")
     if layers is None and model.get("preset"):
         layers = preset_spec(model.get("preset"))
-    for key, value in (backbone_preprocessing(layers) or {}).items():
+    # data.channels given (e.g. 1 for a grey store): the Backbone takes it (timm adapts the stem)
+    for key, value in (backbone_preprocessing(layers, channels=data.get("channels")) or {}).items():
         if data.get(key) is None:
             data[key] = value
 

@@ -140,6 +140,36 @@ def test_decoded_cache_is_built_once_then_reused_and_keyed_by_content(store, mon
     assert not list((store / "cache").glob(".building-*"))
 
 
+@pytest.mark.parametrize("mode", ["decoded", "device"])
+def test_the_decoded_cache_is_opened_once_per_fit(store, monkeypatch, mode):
+    """prepare_data and the three splits share one opened (and checked) cache."""
+    calls = []
+    real = decoded_cache.get_or_build
+    monkeypatch.setattr(decoded_cache, "get_or_build", lambda *a, **k: calls.append(a) or real(*a, **k))
+    dm = StoreDataModule(str(store), batch_size=8, cache=mode)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert len(calls) == 1 and sum(len(y) for _, y in dm.val_dataloader()) == StoreReader(store).meta.splits["val"]
+
+
+def test_device_mode_is_checked_against_the_gpus_free_memory(store, monkeypatch):
+    """On a CUDA trainer cache: device must fit in the GPU's free memory, not the host's RAM."""
+    from types import SimpleNamespace
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: asked.append(device) or (1000, 2**34))
+    dm = StoreDataModule(str(store), image_size=16, cache="device")
+    dm._trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 1)))
+    with pytest.raises(UserError, match=r"^data\.cache: device: data\.image_size 16 makes the decoded data set "
+                                        r".*more than half of the device's 0\.0 GiB"):
+        dm.prepare_data()
+    assert asked == [torch.device("cuda", 1)]
+    auto = StoreDataModule(str(store), image_size=16)
+    auto._trainer = dm._trainer
+    with pytest.warns(UserWarning, match="data.cache auto: .*device's 0.0 GiB"):
+        assert auto._resolved_cache_mode() == "none"
+
+
 @pytest.mark.filterwarnings("ignore:This DataLoader will create")
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_loader_workers_read_each_record_once(store, method):
@@ -173,10 +203,29 @@ def test_missing_store_with_source_is_created_on_first_use(tmp_path):
     ({"image_size": -4}, "data.image_size must be a positive integer"),
     ({"num_workers": -1}, "data.num_workers must be 0 or more"),
     ({"augment": [{"RandomFlip": {}}]}, r"data.augment\[0\]: unknown augmentation 'RandomFlip'"),
+    ({"channels": 3, "mean": [0.5, 0.5], "std": [0.2] * 3},
+     r"^data\.mean has 2 values but the data has 3 channels .*fix: give 3 values, or leave data\.mean out"),
+    ({"channels": 3, "mean": [0.5] * 3, "std": [0.2]}, r"^data\.std has 1 value but the data has 3 channels"),
+    ({"std": [0]}, r"^data\.std must be a list of positive numbers, one per channel, got \[0\]"),
+    ({"std": [-0.1]}, r"^data\.std must be a list of positive numbers"),
+    ({"mean": [float("nan")]}, r"^data\.mean must be a list of finite numbers, one per channel, got \[nan\]"),
+    ({"std": [float("inf")]}, r"^data\.std must be a list of positive numbers"),
+    ({"mean": []}, r"^data\.mean must be a list of finite numbers"),
 ])
 def test_bad_arguments_name_the_key(store, kwargs, match):
     with pytest.raises(UserError, match=match):
         StoreDataModule(str(store), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"mean": [0.5, 0.5, 0.5]}, {"mean": [0.5] * 3, "std": [0.2] * 3},
+                                    {"std": [0.2, 0.2]}])
+def test_statistics_must_match_the_stores_channels(store, kwargs):
+    """data.channels not given: the grey store's one channel; a mismatch used to fail (or broadcast) mid-fit."""
+    dm = StoreDataModule(str(store), **kwargs)
+    key = "mean" if "mean" in kwargs else "std"
+    with pytest.raises(UserError, match=rf"^data\.{key} has \d values but the data has 1 channel \(data\.channels "
+                                        rf"or the store's\)"):
+        dm.preprocessing
 
 
 def _photo_folder(root: Path, offset: int) -> Path:

@@ -132,3 +132,35 @@ def test_a_configs_checkpoint_callback_is_kept(tiny_store: Path, tmp_path: Path)
     ckpt = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
     monitors = [state.get("monitor") for name, state in ckpt["callbacks"].items() if name.startswith("ModelCheckpoint")]
     assert monitors == ["val/loss"]
+
+
+def test_grey_data_with_pretrained_weights_trains_on_one_channel(tiny_store: Path, tiny_safetensors: Path,
+                                                                 tmp_path: Path) -> None:
+    """data.channels: 1 gives the Backbone in_chans 1 (timm sums the stem over RGB) and 1-channel stats."""
+    from safetensors.torch import load_file
+
+    config = backbone_config(tiny_store, str(tiny_safetensors))
+    config["data"].update(channels=1, image_size=32)
+    config["trainer"].update(limit_train_batches=2, limit_val_batches=1, limit_test_batches=1)
+    result = run_fit(config, run_dir=tmp_path / "run", progress=False)  # used to fail: (B, 3, H, W) batches
+    resolved = yaml.safe_load((result.run_dir / "resolved.yaml").read_text())
+    assert resolved["resolved"]["input_shape"] == [1, 32, 32]
+    assert resolved["data"]["mean"] == pytest.approx([sum(IMAGENET_MEAN) / 3])
+    assert resolved["data"]["std"] == pytest.approx([sum(IMAGENET_STD) / 3])
+    ckpt = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
+    assert ckpt["hyper_parameters"]["preprocessing"]["mean"] == pytest.approx([sum(IMAGENET_MEAN) / 3])
+    cli = build_cli(config, progress=False)  # the pretrained stem as built: before any training step
+    stem = cli.model.net[0].model.conv_stem.weight
+    assert stem.shape[1] == 1
+    assert torch.allclose(stem, load_file(str(tiny_safetensors))["conv_stem.weight"].sum(dim=1, keepdim=True))
+
+
+def test_backbone_arguments_not_a_map_are_a_spec_error(tiny_store: Path) -> None:
+    """``- Backbone: resnet18`` is read for the preprocessing before the spec walker: same one line."""
+    from autolit.modules import SpecError
+
+    config = backbone_config(tiny_store, "imagenet")
+    config["model"]["layers"][0] = {"Backbone": TINY}
+    with pytest.raises(SpecError, match=r"^model\.layers\[0\]\.Backbone: arguments must be a map, got "
+                                        r"'test_efficientnet'; fix: write Backbone: \{arg: value\}"):
+        build_cli(config, progress=False)

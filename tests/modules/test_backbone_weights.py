@@ -124,3 +124,45 @@ def test_torchvision_offline_and_from_a_file(empty_caches: dict[str, Path], bloc
     backbone = Backbone("mobilenet_v3_small", weights=str(path))
     assert torch.equal(backbone.model.features[0][0].weight, full["features.0.0.weight"])
     assert backbone(torch.zeros(2, 3, 32, 32)).shape == (2, 1024)  # ImageNet head removed
+
+
+@pytest.fixture
+def unsafe_timm_loader(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """timm's file loader as releases before weights_only=True (with torch < 2.6) had it: a plain
+    unpickling ``torch.load``; the files it was asked to read."""
+    import timm.models._builder as builder
+
+    real, read = builder.load_state_dict, []
+
+    def load_state_dict(path: str, *args: object, **kwargs: object) -> dict:
+        read.append(str(path))
+        if str(path).endswith(".safetensors"):
+            return real(path, *args, **kwargs)
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+    monkeypatch.setattr(builder, "load_state_dict", load_state_dict)
+    return read
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_timm_never_unpickles_a_weights_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             unsafe_timm_loader: list[str]) -> None:
+    """Safe whatever timm/torch pair is installed: timm is handed only .safetensors files."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "w.pth"
+    path.write_bytes(pickle.dumps({"conv_stem.weight": _Boom()}))
+    with pytest.raises(UserError, match=r"cannot load weights file .*\(refused: it references Python objects"):
+        Backbone(TINY, weights=str(path))
+    assert not (tmp_path / "PWNED").exists()
+    good = tmp_path / "good.pth"
+    torch.save({"state_dict": tiny_state(seed=5), "epoch": 3}, good)
+    assert _same_as_file(Backbone(TINY, weights=str(good)), tiny_state(seed=5))
+    assert unsafe_timm_loader and all(p.endswith(".safetensors") for p in unsafe_timm_loader)
+
+
+def test_a_grey_backbone_from_a_state_dict_file_gets_the_summed_stem(tmp_path: Path) -> None:
+    """The .safetensors hand-over keeps timm's pretrained path: in_chans 1 sums the stem over RGB."""
+    path = tmp_path / "tiny.pth"
+    torch.save(tiny_state(seed=2), path)
+    stem = Backbone(TINY, weights=str(path), in_chans=1).model.conv_stem.weight
+    assert torch.allclose(stem, tiny_state(seed=2)["conv_stem.weight"].sum(dim=1, keepdim=True))
