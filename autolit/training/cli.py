@@ -56,6 +56,17 @@ class AutoLitParser(LightningArgumentParser):
         raise UserError(rephrase_parse_error(message) or f"config: {one_line(message, limit=600)}; fix: check "
                         "that key's spelling and value (--print_config lists every key with its default)")
 
+    def parse_path(self, cfg_path: Any, *args: Any, **kwargs: Any) -> Any:
+        """jsonargparse reads ``--config FILE`` here; an unreadable or non-UTF-8 file is one line."""
+        try:
+            return super().parse_path(cfg_path, *args, **kwargs)
+        except UnicodeDecodeError as exc:
+            raise UserError(f"--config {cfg_path} is not UTF-8 text (byte {exc.start}: "
+                            f"{exc.object[exc.start:exc.start + 1]!r}): save it as UTF-8") from None
+        except OSError as exc:
+            raise UserError(f"--config {cfg_path} cannot be read ({exc.strerror or exc}): "
+                            "check its permissions") from None
+
     def print_usage(self, file=None) -> None:
         if file is sys.stderr:
             file.write("usage: python -m autolit.fit --config FILE [--section.key=value ...]\n")
