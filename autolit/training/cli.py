@@ -136,12 +136,15 @@ class AutoLitCLI(LightningCLI):
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         given = trainer_cfg.get("callbacks") or []
         wants_checkpoints = trainer_cfg.get("enable_checkpointing") is not False
-        if wants_checkpoints and not any(isinstance(c, ModelCheckpoint) for c in given):
+        given_checkpoints = [c for c in given if isinstance(c, ModelCheckpoint)]
+        if wants_checkpoints and not given_checkpoints:
             metric, mode = monitor_for(self.model.hparams.task)
-            # Two callbacks: Lightning's save_last only refreshes last.ckpt when the best one changes,
-            # but resuming needs the state of the latest epoch.
             callbacks.append(ModelCheckpoint(monitor=metric, mode=mode, filename="best",
                                              auto_insert_metric_name=False, enable_version_counter=False))
+        if wants_checkpoints and not any(c.save_last or c.filename == "last" for c in given_checkpoints):
+            # A callback of its own, also beside a config's ModelCheckpoint (--ckpt_path last needs
+            # last.ckpt): Lightning's save_last only refreshes last.ckpt when the best one changes,
+            # but resuming needs the state of the latest epoch.
             callbacks.append(ModelCheckpoint(monitor=None, save_top_k=1, filename="last",
                                              enable_version_counter=False))
         chosen = [(c.monitor, c.mode) for c in given if isinstance(c, ModelCheckpoint) and c.monitor]
