@@ -50,7 +50,7 @@ class SearchRun:
 
 
 def open_study(run: SearchRun) -> optuna.Study:
-    """Create the study once (or load it); refuse a direction that disagrees with the stored one."""
+    """Create the study once (or load it); refuse a direction or metric that disagrees with the stored one."""
     storage = open_storage(run.storage, heartbeat_interval=run.cfg.study.heartbeat_interval,
                            grace_period=run.cfg.study.grace_period)
     study = optuna.create_study(study_name=run.study_name, storage=storage,
@@ -59,6 +59,12 @@ def open_study(run: SearchRun) -> optuna.Study:
         raise UserError(
             f"study {run.study_name} in {run.storage} is {study.direction.name.lower()} but "
             f"{run.cfg.path} says {run.cfg.study.direction}: use another --study-name"
+        )
+    stored = study.user_attrs.get("metric")
+    if stored is not None and stored != run.cfg.study.metric:
+        raise UserError(
+            f"study {run.study_name} in {run.storage} ranks trials by {stored} but {run.cfg.path} says "
+            f"study.metric: {run.cfg.study.metric}: set it back to {stored}, or use another --study-name"
         )
     study.set_user_attr("metric", run.cfg.study.metric)
     study.set_user_attr("search_config", str(run.cfg.path.resolve()))

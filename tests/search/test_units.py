@@ -262,3 +262,22 @@ def test_a_worker_restart_leaves_a_live_peers_untagged_trial_running(tmp_path, m
     assert trials[dead.number].state == TrialState.FAIL
     assert trials[peer.number].state == TrialState.RUNNING
     assert trials[-1].user_attrs.get("retry_of") == dead.number  # the dead one's retry is queued
+
+
+def test_resuming_with_another_metric_is_refused(tmp_path):
+    """The stored study ranks by its metric: mixing val/acc and val/loss values would be silent nonsense."""
+    from pathlib import Path
+
+    from autolit.search.config import load_search_config
+    from autolit.search.driver import SearchRun, open_study
+
+    def run(metric):
+        path = write_configs(tmp_path, study={"metric": metric, "direction": "maximize"})
+        return SearchRun(cfg=load_search_config(path), storage=str(tmp_path / "j.log"), study_name="s",
+                         n_trials=2, timeout=None, slots=parse_devices("cpu:1", cores=1), runs_dir=Path(tmp_path))
+
+    assert open_study(run("val/acc")).user_attrs["metric"] == "val/acc"
+    with pytest.raises(UserError, match=r"study s in .*j\.log ranks trials by val/acc but .*search\.yaml says "
+                                        r"study\.metric: val/loss: set it back to val/acc, or use another --study-name"):
+        open_study(run("val/loss"))
+    assert open_study(run("val/acc")).user_attrs["metric"] == "val/acc"
