@@ -35,6 +35,9 @@ PRUNERS: dict[str, type] = {
 # reason); a trial failed because its worker died has none, is retried and does not count.
 REASON = "reason"
 RETRY_OF = "retry_of"
+# Set instead of REASON on a trial a config mistake (UserError) ended: that stopped the search; the
+# trial neither counts nor is retried, and a rerun with the config fixed runs it afresh.
+CONFIG_ERROR = "config_error"
 
 
 class TrialFailed(RuntimeError):
