@@ -34,7 +34,7 @@ from autolit.search.lifetime import output_to
 from autolit.search.records import CHECKPOINT, N_LAYERS, N_PARAMS, RUN_DIR, SLOT, TRIAL_LOG, trial_dir
 from autolit.search.space import sample, trial_chooser
 from autolit.search.storage import PROCESS_ATTR, WORKER_ATTR, process_identity, worker_tag
-from autolit.search.study import CONFIG_ERROR, REASON, RETRY_OF, TrialFailed
+from autolit.search.study import CONFIG_ERROR, REASON, TrialFailed, fit_seed
 
 FitFn = Callable[..., Any]
 
@@ -76,9 +76,7 @@ class Objective:
     def trial_config(self, trial: optuna.Trial) -> dict:
         """Sample the trial's values and check the spec before any device time is spent."""
         scalars, layers = sample(self.cfg.space, trial_chooser(trial))
-        original = trial.user_attrs.get(RETRY_OF, trial.number)  # a retry replays its seed too
-        seed = self.cfg.study.seed + int(original)
-        extra = {"seed_everything": seed, "trainer.accelerator": self.slot.accelerator, "trainer.devices": 1}
+        extra = {"seed_everything": fit_seed(self.cfg.study.seed, trial), "trainer.accelerator": self.slot.accelerator, "trainer.devices": 1}
         config = trial_fit_config(self.cfg, scalars, layers, extra)
         spec = layers_of(config)
         if spec is not None:

@@ -95,6 +95,11 @@ def trial_seed(base: int, number: int, stream: int = 0) -> int:
     return int(np.random.SeedSequence([base, number, stream]).generate_state(1)[0])
 
 
+def fit_seed(study_seed: int, trial: FrozenTrial | optuna.Trial) -> int:
+    """The ``seed_everything`` of a trial's fit: a retry replays the seed of the trial it retries."""
+    return study_seed + int(trial.user_attrs.get(RETRY_OF, trial.number))
+
+
 def _random_states(sampler: object) -> list[np.random.RandomState]:
     """The numpy random states a sampler (and the samplers it holds) draws from, in a fixed order."""
     found: list[np.random.RandomState] = []
