@@ -88,7 +88,7 @@ def run_worker(job: WorkerJob, factory: ObjectiveFactory) -> int:
     cfg = load_search_config(job.config_path)
     storage = open_storage(job.storage, heartbeat_interval=cfg.study.heartbeat_interval,
                            grace_period=cfg.study.grace_period)
-    sampler = study_lib.make_sampler(cfg.study.sampler, seed=job.sampler_seed, parallel=job.n_workers > 1)
+    sampler = worker_sampler(job, cfg)
     study = optuna.load_study(study_name=job.study_name, storage=storage, sampler=sampler,
                               pruner=study_lib.make_pruner(cfg.study.pruner))
     objective = factory(cfg, job.slot, Path(job.runs_dir))
@@ -97,6 +97,13 @@ def run_worker(job: WorkerJob, factory: ObjectiveFactory) -> int:
         study.optimize(objective, n_trials=1, catch=(study_lib.TrialFailed,), gc_after_trial=True)
         ran += 1
     return ran
+
+
+def worker_sampler(job: WorkerJob, cfg: SearchConfig) -> optuna.samplers.BaseSampler:
+    """The worker's sampler; parallel (TPE's constant_liar) beside other workers of this launch, and
+    always on PostgreSQL, where workers on other hosts run trials at the same time."""
+    parallel = job.n_workers > 1 or is_rdb(job.storage)
+    return study_lib.make_sampler(cfg.study.sampler, seed=job.sampler_seed, parallel=parallel)
 
 
 def _set_threads(threads: int) -> None:

@@ -281,3 +281,17 @@ def test_resuming_with_another_metric_is_refused(tmp_path):
                                         r"study\.metric: val/loss: set it back to val/acc, or use another --study-name"):
         open_study(run("val/loss"))
     assert open_study(run("val/acc")).user_attrs["metric"] == "val/acc"
+
+
+@pytest.mark.parametrize("storage, n_workers, liar", [
+    ("j.log", 1, False), ("j.log", 2, True), ("postgresql://u@h/db", 1, True)])
+def test_constant_liar_whenever_trials_may_run_in_parallel(search_yaml, storage, n_workers, liar):
+    """PostgreSQL: workers of other hosts' launches run beside this one's single worker."""
+    from autolit.search.config import load_search_config
+    from autolit.search.devices import Slot
+    from autolit.search.worker import WorkerJob, worker_sampler
+
+    job = WorkerJob(config_path=str(search_yaml), storage=storage, study_name="s", n_trials=2, deadline=None,
+                    slot=Slot(index=0, accelerator="cpu"), runs_dir="runs", n_workers=n_workers,
+                    sampler_seed=0, parent_pid=os.getpid())
+    assert worker_sampler(job, load_search_config(search_yaml))._constant_liar is liar
