@@ -6,6 +6,7 @@ trials call it; ``python -m autolit.fit`` calls :func:`fit_and_test` on the CLI 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +32,13 @@ class FitResult:
 def fit_and_test(cli: AutoLitCLI, *, test: bool = True) -> FitResult:
     """Fit, then validate and test the best checkpoint; log final hparams with their metrics."""
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
-    _interruptible(trainer, trainer.fit, model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
+    _interruptible(trainer, trainer.fit, model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"),
+                   **_weights_only(trainer.fit))
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     metrics = dict(cli.best_val.metrics)
     if test:
         for result in _interruptible(trainer, trainer.test, model, datamodule=data, ckpt_path=best or None,
-                                     verbose=False):
+                                     verbose=False, **_weights_only(trainer.test)):
             metrics.update({k: float(v) for k, v in result.items()})
         if model.hparams.task == "regression":
             metrics.update(mean_baseline(data))
@@ -47,6 +49,12 @@ def fit_and_test(cli: AutoLitCLI, *, test: bool = True) -> FitResult:
         logger.save()
     return FitResult(metrics, Path(best) if best else None, Path(trainer.log_dir),
                      resolved_config(cli.config.as_dict(), model, data))
+
+
+def _weights_only(trainer_fn: Callable[..., Any]) -> dict[str, bool]:
+    """``weights_only=True`` for loading ``ckpt_path`` where this Lightning takes it (2.6 does; older
+    ones load with torch's default, True since torch 2.6)."""
+    return {"weights_only": True} if "weights_only" in inspect.signature(trainer_fn).parameters else {}
 
 
 def _interruptible(trainer: L.Trainer, trainer_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

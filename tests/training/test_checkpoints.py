@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import pytest
@@ -36,3 +37,28 @@ def test_no_second_last_ckpt_beside_one_that_saves_it(own, tiny_store, tmp_path,
     cli = build_cli(config, run_dir=tmp_path / "run", progress=False)
     checkpoints = [c for c in cli.trainer.callbacks if isinstance(c, ModelCheckpoint)]
     assert len(checkpoints) == 1
+
+
+def test_resume_and_test_load_their_checkpoints_weights_only(tiny_store, tmp_path, monkeypatch):
+    """DESIGN: torch.load(..., weights_only=True); the Trainer loads ckpt_path, so it is told so."""
+    import lightning as L
+
+    monkeypatch.setattr(sys, "argv", sys.argv[:1])
+    calls = []
+    for name in ("fit", "test"):
+        original = getattr(L.Trainer, name)
+
+        @functools.wraps(original)  # keeps the signature the weights_only guard reads
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            calls.append((_name, kwargs.get("ckpt_path"), kwargs.get("weights_only")))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(L.Trainer, name, spy)
+    config = base_config(tiny_store)
+    config["trainer"]["max_epochs"] = 1
+    run_fit(config, run_dir=tmp_path / "a", progress=False)
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    run_fit({**config, "trainer": {**config["trainer"], "max_epochs": 2}, "ckpt_path": str(last)},
+            run_dir=tmp_path / "b", test=False, progress=False)  # a real weights-only resume
+    assert [(n, w) for n, _, w in calls] == [("fit", True), ("test", True), ("fit", True)]
+    assert calls[1][1].endswith("best.ckpt") and calls[2][1] == str(last)
