@@ -27,7 +27,7 @@ from autolit.training import schedulers
 from autolit.training.callbacks import BestValMetrics, ConfusionMatrixFigure, SampleGrid
 from autolit.training.finetune import follow_backbone, use_param_groups
 from autolit.training.optim_checks import SECTIONS, check_section, rephrase_parse_error, rephrase_value_error
-from autolit.training.runinfo import LINKED_MODEL_KEYS, find_last_checkpoint, monitor_for, resolved_config
+from autolit.training.runinfo import LINKED_MODEL_KEYS, find_last_checkpoint, monitor_for, plain_dict, resolved_config
 
 RUNS = Path("runs")
 # Lightning 2.6 builds pytree specs the way newer torch deprecates; the notice names no user action.
@@ -95,7 +95,7 @@ class AutoLitCLI(LightningCLI):
         for section in SECTIONS:
             spec = self.config.get(section)
             if spec is not None and spec.get("class_path"):
-                check_section(section, spec.class_path, _plain_args(spec))
+                check_section(section, spec.class_path, plain_dict(spec.get("init_args")))
         ckpt = self.config.get("ckpt_path")
         logger = self.config.trainer.get("logger")
         if ckpt == "last" and logger and hasattr(logger, "init_args"):
@@ -113,7 +113,8 @@ class AutoLitCLI(LightningCLI):
             for section in SECTIONS:  # e.g. "Invalid learning rate: -0.1" from the optimizer
                 spec = self.config.get(section)
                 if spec is not None and spec.get("class_path") and str(exc).startswith("Invalid "):
-                    raise rephrase_value_error(section, spec.class_path, _plain_args(spec), exc) from None
+                    args = plain_dict(spec.get("init_args"))
+                    raise rephrase_value_error(section, spec.class_path, args, exc) from None
             raise
         _check_task(self.model, self.datamodule)
         _warn_if_store_changed(self.config.get("resolved"), self.datamodule)
@@ -159,11 +160,6 @@ class AutoLitCLI(LightningCLI):
             kwargs.setdefault("enable_progress_bar", False)
             kwargs.setdefault("enable_model_summary", False)
         return super().instantiate_trainer(**kwargs)
-
-
-def _plain_args(spec: Any) -> dict[str, Any]:
-    args = spec.get("init_args")
-    return args.as_dict() if hasattr(args, "as_dict") else dict(args or {})
 
 
 def _check_task(model: AutoLitModule, data: StoreDataModule) -> None:
