@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from autolit.search.storage import WORKER_ATTR
 from autolit.search.study import CONFIG_ERROR, REASON, RETRY_OF
 
 RUN_DIR = "run_dir"
@@ -123,7 +124,7 @@ def trial_record(trial: FrozenTrial, now: datetime | None = None) -> dict[str, A
         "epochs": epochs_reached(trial),
         "duration_s": _round(duration_s(trial, now)),
         "slot": attrs.get(SLOT, ""),
-        "worker": attrs.get("worker", ""),
+        "worker": attrs.get(WORKER_ATTR, ""),
         "retry_of": attrs.get(RETRY_OF),
         "start": trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None,
         "complete": trial.datetime_complete.isoformat(timespec="seconds") if trial.datetime_complete else None,
