@@ -2,8 +2,9 @@
 
 A journal file (``optuna.storages.journal.JournalFileBackend``) takes concurrent appends from
 many processes under a file lock but has no heartbeat, so trials left RUNNING by a killed worker
-are found here (:func:`recover_stale`) when a search starts: each RUNNING trial whose worker
-process is gone is failed and its parameters are enqueued once more. PostgreSQL goes through
+are found here (:func:`recover_stale`) when a search starts, when the driver sees a worker die and
+every half minute while it runs: each RUNNING trial whose worker process is gone is
+failed and its parameters are enqueued once more. PostgreSQL goes through
 ``RDBStorage`` with a heartbeat: any worker's next trial fails a stale one and retries it once.
 """
 
