@@ -59,11 +59,16 @@ class SearchConfig:
 
 
 def read_yaml(path: Path, what: str) -> Any:
-    """``yaml.safe_load`` a file; a missing or malformed file is a :class:`UserError`."""
+    """``yaml.safe_load`` a file; a missing, unreadable or malformed file is a :class:`UserError`."""
     if not path.is_file():
         raise UserError(f"{what} {path} does not exist: check the path")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{what} {path} is not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}): "
+                        "save it as UTF-8") from None
+    except OSError as exc:
+        raise UserError(f"{what} {path} cannot be read ({exc.strerror or exc}): check its permissions") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{what} {path} is not valid YAML: {' '.join(str(exc).split())}") from None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,12 @@ from autolit.search.config import SearchConfig
 from autolit.search.devices import Slot
 from autolit.search.progress import Progress
 from autolit.search.records import RUN_DIR, TRIAL_LOG
-from autolit.search.storage import WORKER_ATTR, is_rdb, open_storage, recover_stale
+from autolit.search.storage import WORKER_ATTR, is_rdb, open_storage, recover_stale, worker_tag
 from autolit.search.worker import EXIT_USER_ERROR, ObjectiveFactory, WorkerJob, respawn, spawn_workers, stop_all
 
 MAX_RESTARTS = 2
 POLL_S = 1.0
+SWEEP_S = 30.0  # how often the driver looks for stale trials while workers run
 
 
 class WorkerKeepsDying(UserError):
@@ -50,7 +50,7 @@ class SearchRun:
 
 
 def open_study(run: SearchRun) -> optuna.Study:
-    """Create the study once (or load it); refuse a direction that disagrees with the stored one."""
+    """Create the study once (or load it); refuse a direction or metric that disagrees with the stored one."""
     storage = open_storage(run.storage, heartbeat_interval=run.cfg.study.heartbeat_interval,
                            grace_period=run.cfg.study.grace_period)
     study = optuna.create_study(study_name=run.study_name, storage=storage,
@@ -59,6 +59,12 @@ def open_study(run: SearchRun) -> optuna.Study:
         raise UserError(
             f"study {run.study_name} in {run.storage} is {study.direction.name.lower()} but "
             f"{run.cfg.path} says {run.cfg.study.direction}: use another --study-name"
+        )
+    stored = study.user_attrs.get("metric")
+    if stored is not None and stored != run.cfg.study.metric:
+        raise UserError(
+            f"study {run.study_name} in {run.storage} ranks trials by {stored} but {run.cfg.path} says "
+            f"study.metric: {run.cfg.study.metric}: set it back to {stored}, or use another --study-name"
         )
     study.set_user_attr("metric", run.cfg.study.metric)
     study.set_user_attr("search_config", str(run.cfg.path.resolve()))
@@ -105,6 +111,7 @@ def _watch(procs: list[Any], jobs: list[WorkerJob], errors: Any, factory: Object
     """Wait for workers; stop all on a config error; restart crashed ones."""
     restarts = [0] * len(procs)
     finished = [False] * len(procs)
+    next_sweep = time.monotonic() + SWEEP_S
     while not all(finished):
         for i, proc in enumerate(procs):
             if finished[i] or proc.is_alive():
@@ -121,8 +128,14 @@ def _watch(procs: list[Any], jobs: list[WorkerJob], errors: Any, factory: Object
                                        f"time with {exit_text(proc.exitcode)}: read {log}")
             restarts[i] += 1
             progress.note(f"worker {jobs[i].slot.label} died ({exit_text(proc.exitcode)}; see {log}); restarting it")
-            recover_stale(study, single_host=not is_rdb(jobs[i].storage))
+            # Only the dead worker's own trials: an untagged one may be a live peer's, just asked for.
+            recover_stale(study, single_host=not is_rdb(jobs[i].storage), tag=worker_tag(proc.pid))
             procs[i] = respawn(jobs[i], factory, errors)
+        if time.monotonic() >= next_sweep:  # a worker that died before tagging its trial left it untagged
+            stale = recover_stale(study, single_host=not is_rdb(jobs[0].storage))
+            if stale:
+                progress.note(f"failed stale RUNNING trial(s) {stale} of a dead worker; retrying them once")
+            next_sweep = time.monotonic() + SWEEP_S
         progress.poll()
         time.sleep(POLL_S)
 
@@ -139,11 +152,11 @@ def exit_text(code: int | None) -> str:
 
 def death_log(study: optuna.Study, pid: int, job: WorkerJob) -> Path:
     """The log that tells why worker ``pid`` died: its last trial's ``trial.log``, else the worker's."""
-    tag = f"{socket.gethostname()}:{pid}"
+    tag = worker_tag(pid)
     mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(WORKER_ATTR) == tag]
-    for trial in sorted(mine, key=lambda t: t.number, reverse=True):
-        log = Path(str(trial.user_attrs.get(RUN_DIR, ""))) / TRIAL_LOG
-        if trial.user_attrs.get(RUN_DIR) and log.is_file():
+    last = max(mine, key=lambda t: t.number, default=None)
+    if last is not None and last.user_attrs.get(RUN_DIR):
+        log = Path(str(last.user_attrs[RUN_DIR])) / TRIAL_LOG
+        if log.is_file():
             return log
-        break
     return job.log

@@ -78,12 +78,18 @@ _info_cache: dict[tuple, DataInfo] = {}
 def data_info_for(config: dict) -> DataInfo:
     """Input shape and label count of the fit config's data, from the store's metadata.
 
+    With a pretrained Backbone, a missing ``data.image_size``/``channels`` comes from its weights'
+    config, as ``autolit.fit`` fills them (:func:`autolit.training.finetune.follow_backbone`).
     Creates the store from ``data.source`` on first use, so the parent calls it once before
     workers start (two workers importing the same store at once would fight over its lock).
     """
     from autolit.datamodules import StoreDataModule
+    from autolit.modules.backbone import backbone_preprocessing
 
-    data = section_args(config, "data")
+    data = dict(section_args(config, "data"))
+    for key, value in (backbone_preprocessing(layers_of(config)) or {}).items():
+        if key in ("image_size", "channels") and data.get(key) is None:
+            data[key] = value
     key = tuple(repr(data.get(k)) for k in _DATA_KEYS)
     if key not in _info_cache:
         args = {k: data[k] for k in _DATA_KEYS if data.get(k) is not None}

@@ -7,7 +7,8 @@ Outcomes, following keras-tuner's FailedTrialError vs FatalError split:
   (pruned rather than failed so TPE learns to avoid that region) and the study goes on;
 * any other exception → the trial *fails* with its ``reason`` and the traceback in
   ``trial_<n>/error.txt``; the study goes on;
-* :class:`~autolit.errors.UserError` (a config mistake) → propagates and stops the search.
+* :class:`~autolit.errors.UserError` (a config mistake) → recorded as the trial's ``config_error``
+  (neither counted nor retried), propagates and stops the search.
 
 What the fit prints (Lightning's banners, warnings) goes to ``trial_<n>/trial.log``.
 """
@@ -33,7 +34,7 @@ from autolit.search.lifetime import output_to
 from autolit.search.records import CHECKPOINT, N_LAYERS, N_PARAMS, RUN_DIR, SLOT, TRIAL_LOG, trial_dir
 from autolit.search.space import sample, trial_chooser
 from autolit.search.storage import PROCESS_ATTR, WORKER_ATTR, process_identity, worker_tag
-from autolit.search.study import REASON, RETRY_OF, TrialFailed
+from autolit.search.study import CONFIG_ERROR, REASON, TrialFailed, fit_seed
 
 FitFn = Callable[..., Any]
 
@@ -60,21 +61,22 @@ class Objective:
         trial.set_user_attr(WORKER_ATTR, worker_tag())
         trial.set_user_attr(PROCESS_ATTR, process_identity())
         trial.set_user_attr(SLOT, self.slot.label)
-        config = self.trial_config(trial)
-        # Absolute: status, report and export read it back from the storage, from any folder.
-        run_dir = trial_dir(self.runs_dir, trial.study.study_name, trial.number).absolute()
-        trial.set_user_attr(RUN_DIR, str(run_dir))
         try:
+            config = self.trial_config(trial)
+            # Absolute: status, report and export read it back from the storage, from any folder.
+            run_dir = trial_dir(self.runs_dir, trial.study.study_name, trial.number).absolute()
+            trial.set_user_attr(RUN_DIR, str(run_dir))
             return self._fit(trial, config, run_dir)
+        except UserError as exc:  # stops the search; the trial's line and row say why it failed
+            trial.set_user_attr(CONFIG_ERROR, " ".join(str(exc).split())[:500])
+            raise
         finally:
             _free_memory()
 
     def trial_config(self, trial: optuna.Trial) -> dict:
         """Sample the trial's values and check the spec before any device time is spent."""
         scalars, layers = sample(self.cfg.space, trial_chooser(trial))
-        original = trial.user_attrs.get(RETRY_OF, trial.number)  # a retry replays its seed too
-        seed = self.cfg.study.seed + int(original)
-        extra = {"seed_everything": seed, "trainer.accelerator": self.slot.accelerator, "trainer.devices": 1}
+        extra = {"seed_everything": fit_seed(self.cfg.study.seed, trial), "trainer.accelerator": self.slot.accelerator, "trainer.devices": 1}
         config = trial_fit_config(self.cfg, scalars, layers, extra)
         spec = layers_of(config)
         if spec is not None:

@@ -42,9 +42,10 @@ def _metric(name: str, value: float | None) -> str:
     return f"{name}=-" if value is None or not math.isfinite(value) else f"{name}={value:.4f}"
 
 
-def trial_line(trial: FrozenTrial, metric: str, best: FrozenTrial | None) -> str:
-    """The one line printed when ``trial`` finishes."""
+def trial_line(trial: FrozenTrial, metric: str, best: FrozenTrial | None, retried: bool = False) -> str:
+    """The one line printed when ``trial`` finishes; ``retried``: a retry of it is queued."""
     reason = str(trial.user_attrs.get(study_lib.REASON, ""))
+    config_error = str(trial.user_attrs.get(study_lib.CONFIG_ERROR, ""))
     epochs = epochs_reached(trial)
     last = trial.intermediate_values[max(trial.intermediate_values)] if epochs else None
     if trial.state == TrialState.COMPLETE:
@@ -55,8 +56,10 @@ def trial_line(trial: FrozenTrial, metric: str, best: FrozenTrial | None) -> str
         what = f"PRUNED {' '.join(reason.split())[:120]}"
     elif reason:
         what = f"FAIL {' '.join(reason.split())[:120]}"
+    elif config_error:
+        what = f"FAIL config error: {config_error[:200]}"
     else:
-        what = "FAIL its worker died (retried once)" if study_lib.RETRY_OF not in trial.user_attrs else "FAIL its worker died"
+        what = "FAIL its worker died (retried once)" if retried else "FAIL its worker died"
     noun = "epoch" if epochs == 1 else "epochs"
     best_part = f" best={best.value:.4f} #{best.number}" if best is not None else ""
     return (f"trial {trial.number} [{trial.user_attrs.get(SLOT, '?')}] {what} "
@@ -82,9 +85,11 @@ class Progress:
         best = order[0] if order and order[0].state == TrialState.COMPLETE else None
         new = sorted((t for t in trials if t.state.is_finished() and t.number not in self.seen),
                      key=lambda t: t.datetime_complete or t.datetime_start)
+        retried = {t.user_attrs.get(study_lib.RETRY_OF) for t in trials}
         for trial in new:
             self.seen.add(trial.number)
-            self._print(trial_line(trial, self.metric, _best_until(trials, trial, self.study.direction)))
+            self._print(trial_line(trial, self.metric, _best_until(trials, trial, self.study.direction),
+                                   retried=trial.number in retried))
         running = sum(t.state == TrialState.RUNNING for t in trials)
         done = sum(study_lib.counts(t) for t in trials)
         best_part = f"best {_metric(self.metric, best.value)} #{best.number}" if best else "no complete trial yet"

@@ -17,7 +17,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from autolit.search.study import REASON, RETRY_OF
+from autolit.search.storage import WORKER_ATTR
+from autolit.search.study import CONFIG_ERROR, REASON, RETRY_OF
 
 RUN_DIR = "run_dir"
 CHECKPOINT = "best_checkpoint"
@@ -91,6 +92,8 @@ def state_detail(trial: FrozenTrial) -> str:
             match = re.match(r"pruned at epoch (\d+)", reason)
             return f"epoch {match.group(1)}" if match else "pruner"
         return reason.split(":", 1)[0] or "pruned"
+    if trial.state == TrialState.FAIL and CONFIG_ERROR in trial.user_attrs and not reason:
+        return "config error"
     if trial.state == TrialState.FAIL:
         return reason.split(":", 1)[0] if reason else "worker died"
     if trial.state == TrialState.RUNNING:
@@ -115,13 +118,13 @@ def trial_record(trial: FrozenTrial, now: datetime | None = None) -> dict[str, A
         "value": value,
         "state": trial.state.name,
         "detail": state_detail(trial),
-        "reason": str(attrs.get(REASON, "")),
+        "reason": str(attrs.get(REASON) or attrs.get(CONFIG_ERROR, "")),
         "n_layers": attrs.get(N_LAYERS),
         "n_params": attrs.get(N_PARAMS),
         "epochs": epochs_reached(trial),
         "duration_s": _round(duration_s(trial, now)),
         "slot": attrs.get(SLOT, ""),
-        "worker": attrs.get("worker", ""),
+        "worker": attrs.get(WORKER_ATTR, ""),
         "retry_of": attrs.get(RETRY_OF),
         "start": trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None,
         "complete": trial.datetime_complete.isoformat(timespec="seconds") if trial.datetime_complete else None,

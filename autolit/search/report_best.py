@@ -51,6 +51,7 @@ def write_best(trial: FrozenTrial | None, study_attrs: dict[str, Any], out: Path
 def _config(trial: FrozenTrial, run_dir: Path, attrs: dict[str, Any]) -> tuple[dict | None, str]:
     from autolit.search.config import base_fit_config, load_search_config, trial_fit_config
     from autolit.search.space import sample
+    from autolit.search.study import fit_seed
 
     base: dict = {}
     search_path = attrs.get("search_config")
@@ -76,7 +77,7 @@ def _config(trial: FrozenTrial, run_dir: Path, attrs: dict[str, Any]) -> tuple[d
         scalars, layers = sample(cfg.space, lambda name, rng: trial.params[name])
     except KeyError as exc:
         return None, f"{search_path} no longer matches the trial's parameters (no {exc})"
-    config = trial_fit_config(cfg, scalars, layers, {"seed_everything": cfg.study.seed + trial.number})
+    config = trial_fit_config(cfg, scalars, layers, {"seed_everything": fit_seed(cfg.study.seed, trial)})
     return runnable(config, base, attrs.get("cwd")), f"{search_path} with the trial's parameters"
 
 

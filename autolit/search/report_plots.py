@@ -21,6 +21,7 @@ from optuna.search_space import intersection_search_space
 from optuna.trial import FrozenTrial, TrialState
 
 from autolit.search.records import SLOT, param_order
+from autolit.search.storage import WORKER_ATTR
 from autolit.search.study import REASON
 
 MAX_MAIN = 6          # parameters in the slice and parallel-coordinate plots
@@ -192,11 +193,11 @@ def timeline(study: optuna.Study) -> Figure:
     trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_start is not None]
     if not trials:
         return Figure("timeline", "Timeline per worker slot", None, "no trial has started")
-    hosts = {str(t.user_attrs.get("worker", "?")).rsplit(":", 1)[0] for t in trials}
+    hosts = {str(t.user_attrs.get(WORKER_ATTR, "?")).rsplit(":", 1)[0] for t in trials}
 
     def row(t: FrozenTrial) -> str:
         slot = str(t.user_attrs.get(SLOT, "?"))
-        return f"{str(t.user_attrs.get('worker', '?')).rsplit(':', 1)[0]} {slot}" if len(hosts) > 1 else slot
+        return f"{str(t.user_attrs.get(WORKER_ATTR, '?')).rsplit(':', 1)[0]} {slot}" if len(hosts) > 1 else slot
 
     end_of_study = max(t.datetime_complete or t.datetime_start for t in trials)
     fig = go.Figure()

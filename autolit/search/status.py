@@ -94,7 +94,7 @@ def _row(record: dict, short: dict[str, str]) -> tuple[list[str], str]:
     return cells, searched
 
 
-def format_table(study: optuna.Study, top: int = 10, width: int = WIDTH) -> str:
+def format_table(study: optuna.Study, top: int = 10) -> str:
     """The ``top`` best trials (then the others), their parameters wrapped, RUNNING trials, a legend."""
     trials = study.get_trials(deepcopy=False)
     records = study_records(study, trials)
@@ -104,19 +104,19 @@ def format_table(study: optuna.Study, top: int = 10, width: int = WIDTH) -> str:
     rows = [_row(r, short) for r in shown]
     widths = [max([len(h)] + [len(c[i]) for c, _ in rows]) for i, h in enumerate(HEADER)]
     left = sum(widths) + 2 * len(widths)
-    room = max(30, width - left)
+    room = max(30, WIDTH - left)
     lines = [_title(study, trials), _join(HEADER, widths) + "  searched values"]
     for (cells, searched), record in zip(rows, shown):
         wrapped = textwrap.wrap(searched, room, break_on_hyphens=False) or [""]
         lines.append(_join(cells, widths) + "  " + wrapped[0])
         lines += [" " * left + more for more in wrapped[1:]]
         if record["reason"] and record["state"] != "RUNNING":
-            lines += textwrap.wrap(record["reason"], width - 6, initial_indent="      ", subsequent_indent="      ")
+            lines += textwrap.wrap(record["reason"], WIDTH - 6, initial_indent="      ", subsequent_indent="      ")
     if len(records) > top:
         lines.append(f"... {len(records) - top} more (--top N)")
     lines += _running(records, study.user_attrs.get("metric", "value"))
     if legend:
-        lines += textwrap.wrap("legend: " + "; ".join(legend), width, subsequent_indent="        ")
+        lines += textwrap.wrap("legend: " + "; ".join(legend), WIDTH, subsequent_indent="        ")
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -2,8 +2,9 @@
 
 A journal file (``optuna.storages.journal.JournalFileBackend``) takes concurrent appends from
 many processes under a file lock but has no heartbeat, so trials left RUNNING by a killed worker
-are found here (:func:`recover_stale`) when a search starts: each RUNNING trial whose worker
-process is gone is failed and its parameters are enqueued once more. PostgreSQL goes through
+are found here (:func:`recover_stale`) when a search starts, when the driver sees a worker die and
+every half minute while it runs: each RUNNING trial whose worker process is gone is
+failed and its parameters are enqueued once more. PostgreSQL goes through
 ``RDBStorage`` with a heartbeat: any worker's next trial fails a stale one and retries it once.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -25,6 +27,8 @@ from autolit.search.study import retry_once
 RDB_SCHEMES = ("postgresql://", "postgresql+psycopg2://", "postgres://")
 WORKER_ATTR = "worker"  # "host:pid" of the process running a trial, set when the trial starts
 PROCESS_ATTR = "worker_process"  # its process_identity(): tells a reused pid from the worker
+# A worker tags its trial within milliseconds of asking for it; one untagged for this long is a dead one's.
+UNTAGGED_GRACE_S = 60.0
 
 
 def default_storage(runs_dir: str | Path, study_name: str) -> str:
@@ -126,9 +130,9 @@ def _scrub(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in creds else url
 
 
-def worker_tag() -> str:
-    """``host:pid`` of this process, recorded on each trial it runs."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_tag(pid: int | None = None) -> str:
+    """``host:pid`` of this process (or of worker ``pid`` on this host), recorded on each trial it runs."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 def process_identity(pid: int | None = None) -> str | None:
@@ -168,24 +172,37 @@ def _reused(tag: object, identity: object) -> bool:
     return now is not None and now != identity
 
 
-def recover_stale(study: optuna.Study, *, single_host: bool = True) -> list[int]:
+def recover_stale(study: optuna.Study, *, single_host: bool = True, tag: str | None = None,
+                  untagged_after_s: float = UNTAGGED_GRACE_S) -> list[int]:
     """Fail RUNNING trials whose worker is gone and enqueue each once more; return their numbers.
 
-    Runs when a search starts and ends. A journal file is single-host, so a trial whose worker
-    is not a live process here is stale. With PostgreSQL (``single_host=False``) only trials of
-    dead processes on this host are failed here; the heartbeat handles other hosts.
+    Runs when a search starts and ends, while it runs (:data:`UNTAGGED_GRACE_S`), and with ``tag``
+    when the driver saw that worker die: then only that worker's trials are failed. A journal file
+    is single-host, so a trial whose worker is not a live process here is stale. With PostgreSQL
+    (``single_host=False``) only trials of dead processes on this host are failed here; the
+    heartbeat handles other hosts.
+
+    A trial is RUNNING from ``study.ask()`` on, but its worker tags it (:data:`WORKER_ATTR`) only in
+    a second write, as the objective starts: an untagged trial may be a live worker's, of this run
+    or of another launch on the same storage, so it is failed only once it started more than
+    ``untagged_after_s`` ago (its worker died between the two writes).
     """
     failed = []
+    now = datetime.now()  # FrozenTrial.datetime_start is naive local time in both storages
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        tag = trial.user_attrs.get(WORKER_ATTR)
-        alive = _alive(tag, other_hosts_alive=not single_host) and not _reused(tag, trial.user_attrs.get(PROCESS_ATTR))
-        if alive or (tag is None and not single_host):
+        seen = trial.user_attrs.get(WORKER_ATTR)
+        if tag is not None and seen != tag:
+            continue
+        if seen is None:
+            young = trial.datetime_start is None or (now - trial.datetime_start).total_seconds() < untagged_after_s
+            if young or not single_host:
+                continue
+        elif _alive(seen, other_hosts_alive=not single_host) and not _reused(seen, trial.user_attrs.get(PROCESS_ATTR)):
             continue
         try:
-            if not study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-                continue
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another process finished it meanwhile
+            continue  # another process finished it meanwhile (both storages raise; neither returns False)
         retry_once(study, trial)  # failing it changed its state only: params and user attrs are as read
         failed.append(trial.number)
     return failed

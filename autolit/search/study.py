@@ -35,6 +35,9 @@ PRUNERS: dict[str, type] = {
 # reason); a trial failed because its worker died has none, is retried and does not count.
 REASON = "reason"
 RETRY_OF = "retry_of"
+# Set instead of REASON on a trial a config mistake (UserError) ended: that stopped the search; the
+# trial neither counts nor is retried, and a rerun with the config fixed runs it afresh.
+CONFIG_ERROR = "config_error"
 
 
 class TrialFailed(RuntimeError):
@@ -90,6 +93,11 @@ def sampler_base_seed(spec: dict, study_seed: int) -> int:
 def trial_seed(base: int, number: int, stream: int = 0) -> int:
     """A 32-bit seed for random stream ``stream`` of trial ``number``."""
     return int(np.random.SeedSequence([base, number, stream]).generate_state(1)[0])
+
+
+def fit_seed(study_seed: int, trial: FrozenTrial | optuna.Trial) -> int:
+    """The ``seed_everything`` of a trial's fit: a retry replays the seed of the trial it retries."""
+    return study_seed + int(trial.user_attrs.get(RETRY_OF, trial.number))
 
 
 def _random_states(sampler: object) -> list[np.random.RandomState]:

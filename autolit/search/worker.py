@@ -37,6 +37,7 @@ from autolit.search.storage import is_rdb, open_storage
 ObjectiveFactory = Callable[[SearchConfig, Slot, Path], Callable[[optuna.Trial], float]]
 EXIT_USER_ERROR = 2
 POLL_S = 0.5
+STOP_GRACE_S = 10.0  # how long stopped workers get to fail their trials before SIGKILL
 
 
 @dataclass(frozen=True)
@@ -81,22 +82,26 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_worker(job: WorkerJob, factory: ObjectiveFactory) -> int:
-    """Loop trials until the study has its count; return how many trials this worker ran."""
+def run_worker(job: WorkerJob, factory: ObjectiveFactory) -> None:
+    """Loop trials until the study has its count."""
     _set_threads(job.slot.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg = load_search_config(job.config_path)
     storage = open_storage(job.storage, heartbeat_interval=cfg.study.heartbeat_interval,
                            grace_period=cfg.study.grace_period)
-    sampler = study_lib.make_sampler(cfg.study.sampler, seed=job.sampler_seed, parallel=job.n_workers > 1)
+    sampler = worker_sampler(job, cfg)
     study = optuna.load_study(study_name=job.study_name, storage=storage, sampler=sampler,
                               pruner=study_lib.make_pruner(cfg.study.pruner))
     objective = factory(cfg, job.slot, Path(job.runs_dir))
-    ran = 0
     while _should_continue(job, study):
         study.optimize(objective, n_trials=1, catch=(study_lib.TrialFailed,), gc_after_trial=True)
-        ran += 1
-    return ran
+
+
+def worker_sampler(job: WorkerJob, cfg: SearchConfig) -> optuna.samplers.BaseSampler:
+    """The worker's sampler; parallel (TPE's constant_liar) beside other workers of this launch, and
+    always on PostgreSQL, where workers on other hosts run trials at the same time."""
+    parallel = job.n_workers > 1 or is_rdb(job.storage)
+    return study_lib.make_sampler(cfg.study.sampler, seed=job.sampler_seed, parallel=parallel)
 
 
 def _set_threads(threads: int) -> None:
@@ -157,12 +162,12 @@ class _environ:
                 os.environ[key] = value
 
 
-def stop_all(procs: list[Any], grace_s: float = 10.0) -> None:
+def stop_all(procs: list[Any]) -> None:
     """SIGTERM live workers (their running trials end FAIL), then SIGKILL stragglers."""
     for proc in procs:
         if proc.is_alive():
             proc.terminate()
-    end = time.time() + grace_s
+    end = time.time() + STOP_GRACE_S
     for proc in procs:
         proc.join(max(0.0, end - time.time()))
         if proc.is_alive():

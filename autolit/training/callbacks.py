@@ -94,8 +94,13 @@ class BestValMetrics(L.Callback):
             return
         value = float(trainer.callback_metrics[self.monitor])
         best = self.metrics.get(self.monitor)
-        if best is None or (value > best if self.mode == "max" else value < best):
+        # A NaN compares False with everything: a first NaN epoch stayed "best" for good. Like
+        # ModelCheckpoint, never prefer a non-finite value; keep one only while nothing else was seen.
+        if best is None or (math.isfinite(value) and (not math.isfinite(best) or self._better(value, best))):
             self.metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+
+    def _better(self, value: float, best: float) -> bool:
+        return value > best if self.mode == "max" else value < best
 
     def state_dict(self) -> dict:
         return {"metrics": self.metrics}

@@ -27,7 +27,7 @@ from autolit.training import schedulers
 from autolit.training.callbacks import BestValMetrics, ConfusionMatrixFigure, SampleGrid
 from autolit.training.finetune import follow_backbone, use_param_groups
 from autolit.training.optim_checks import SECTIONS, check_section, rephrase_parse_error, rephrase_value_error
-from autolit.training.runinfo import LINKED_MODEL_KEYS, find_last_checkpoint, monitor_for, resolved_config
+from autolit.training.runinfo import LINKED_MODEL_KEYS, find_last_checkpoint, monitor_for, plain_dict, resolved_config
 
 RUNS = Path("runs")
 # Lightning 2.6 builds pytree specs the way newer torch deprecates; the notice names no user action.
@@ -55,6 +55,17 @@ class AutoLitParser(LightningArgumentParser):
             super().error(message, ex)
         raise UserError(rephrase_parse_error(message) or f"config: {one_line(message, limit=600)}; fix: check "
                         "that key's spelling and value (--print_config lists every key with its default)")
+
+    def parse_path(self, cfg_path: Any, *args: Any, **kwargs: Any) -> Any:
+        """jsonargparse reads ``--config FILE`` here; an unreadable or non-UTF-8 file is one line."""
+        try:
+            return super().parse_path(cfg_path, *args, **kwargs)
+        except UnicodeDecodeError as exc:
+            raise UserError(f"--config {cfg_path} is not UTF-8 text (byte {exc.start}: "
+                            f"{exc.object[exc.start:exc.start + 1]!r}): save it as UTF-8") from None
+        except OSError as exc:
+            raise UserError(f"--config {cfg_path} cannot be read ({exc.strerror or exc}): "
+                            "check its permissions") from None
 
     def print_usage(self, file=None) -> None:
         if file is sys.stderr:
@@ -84,7 +95,7 @@ class AutoLitCLI(LightningCLI):
         for section in SECTIONS:
             spec = self.config.get(section)
             if spec is not None and spec.get("class_path"):
-                check_section(section, spec.class_path, _plain_args(spec))
+                check_section(section, spec.class_path, plain_dict(spec.get("init_args")))
         ckpt = self.config.get("ckpt_path")
         logger = self.config.trainer.get("logger")
         if ckpt == "last" and logger and hasattr(logger, "init_args"):
@@ -102,7 +113,8 @@ class AutoLitCLI(LightningCLI):
             for section in SECTIONS:  # e.g. "Invalid learning rate: -0.1" from the optimizer
                 spec = self.config.get(section)
                 if spec is not None and spec.get("class_path") and str(exc).startswith("Invalid "):
-                    raise rephrase_value_error(section, spec.class_path, _plain_args(spec), exc) from None
+                    args = plain_dict(spec.get("init_args"))
+                    raise rephrase_value_error(section, spec.class_path, args, exc) from None
             raise
         _check_task(self.model, self.datamodule)
         _warn_if_store_changed(self.config.get("resolved"), self.datamodule)
@@ -125,12 +137,15 @@ class AutoLitCLI(LightningCLI):
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         given = trainer_cfg.get("callbacks") or []
         wants_checkpoints = trainer_cfg.get("enable_checkpointing") is not False
-        if wants_checkpoints and not any(isinstance(c, ModelCheckpoint) for c in given):
+        given_checkpoints = [c for c in given if isinstance(c, ModelCheckpoint)]
+        if wants_checkpoints and not given_checkpoints:
             metric, mode = monitor_for(self.model.hparams.task)
-            # Two callbacks: Lightning's save_last only refreshes last.ckpt when the best one changes,
-            # but resuming needs the state of the latest epoch.
             callbacks.append(ModelCheckpoint(monitor=metric, mode=mode, filename="best",
                                              auto_insert_metric_name=False, enable_version_counter=False))
+        if wants_checkpoints and not any(c.save_last or c.filename == "last" for c in given_checkpoints):
+            # A callback of its own, also beside a config's ModelCheckpoint (--ckpt_path last needs
+            # last.ckpt): Lightning's save_last only refreshes last.ckpt when the best one changes,
+            # but resuming needs the state of the latest epoch.
             callbacks.append(ModelCheckpoint(monitor=None, save_top_k=1, filename="last",
                                              enable_version_counter=False))
         chosen = [(c.monitor, c.mode) for c in given if isinstance(c, ModelCheckpoint) and c.monitor]
@@ -145,11 +160,6 @@ class AutoLitCLI(LightningCLI):
             kwargs.setdefault("enable_progress_bar", False)
             kwargs.setdefault("enable_model_summary", False)
         return super().instantiate_trainer(**kwargs)
-
-
-def _plain_args(spec: Any) -> dict[str, Any]:
-    args = spec.get("init_args")
-    return args.as_dict() if hasattr(args, "as_dict") else dict(args or {})
 
 
 def _check_task(model: AutoLitModule, data: StoreDataModule) -> None:

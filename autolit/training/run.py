@@ -6,7 +6,8 @@ trials call it; ``python -m autolit.fit`` calls :func:`fit_and_test` on the CLI 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,13 @@ class FitResult:
 def fit_and_test(cli: AutoLitCLI, *, test: bool = True) -> FitResult:
     """Fit, then validate and test the best checkpoint; log final hparams with their metrics."""
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
-    trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
-    if trainer.interrupted:
-        raise KeyboardInterrupt
+    _interruptible(trainer, trainer.fit, model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"),
+                   **_weights_only(trainer.fit))
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     metrics = dict(cli.best_val.metrics)
     if test:
-        for result in trainer.test(model, datamodule=data, ckpt_path=best or None, verbose=False):
+        for result in _interruptible(trainer, trainer.test, model, datamodule=data, ckpt_path=best or None,
+                                     verbose=False, **_weights_only(trainer.test)):
             metrics.update({k: float(v) for k, v in result.items()})
         if model.hparams.task == "regression":
             metrics.update(mean_baseline(data))
@@ -48,6 +49,28 @@ def fit_and_test(cli: AutoLitCLI, *, test: bool = True) -> FitResult:
         logger.save()
     return FitResult(metrics, Path(best) if best else None, Path(trainer.log_dir),
                      resolved_config(cli.config.as_dict(), model, data))
+
+
+def _weights_only(trainer_fn: Callable[..., Any]) -> dict[str, bool]:
+    """``weights_only=True`` for loading ``ckpt_path`` where this Lightning takes it (2.6 does; older
+    ones load with torch's default, True since torch 2.6)."""
+    return {"weights_only": True} if "weights_only" in inspect.signature(trainer_fn).parameters else {}
+
+
+def _interruptible(trainer: L.Trainer, trainer_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``trainer.fit``/``test`` so that an interrupt (Ctrl-C, a search worker's SIGTERM) stays a
+    KeyboardInterrupt: ``autolit.fit`` exits 130 with one line, and Optuna fails the trial.
+
+    Since 2.4 (Lightning PR #19976) the Trainer ends its graceful shutdown with ``exit(1)``: a
+    SystemExit, which would exit fit with 1 and which Optuna's trial loop does not catch (the trial
+    stayed RUNNING). Before that it returned with ``trainer.interrupted`` set: no longer supported.
+    """
+    try:
+        return trainer_fn(*args, **kwargs)
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        raise KeyboardInterrupt from None
 
 
 def mean_baseline(data: StoreDataModule) -> dict[str, float]:

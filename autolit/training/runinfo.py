@@ -71,10 +71,15 @@ def find_last_checkpoint(run_root: Path) -> Path:
     return candidates[-1]
 
 
+def plain_dict(node: Any) -> dict[str, Any]:
+    """A jsonargparse Namespace (or a mapping, or ``None``) as a dict."""
+    return node.as_dict() if hasattr(node, "as_dict") else dict(node or {})
+
+
 def _plain(value: Any) -> Any:
     """Turn Namespaces, tuples and paths into plain YAML-safe types."""
     if hasattr(value, "as_dict"):
-        value = value.as_dict()
+        value = plain_dict(value)
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -20,6 +20,7 @@ import lightning as L
 import torch
 
 from autolit.errors import UserError
+from autolit.training.runinfo import plain_dict
 
 #: schedulers whose schedule is counted in optimizer steps: stepped after every batch
 STEP_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
@@ -44,7 +45,7 @@ def take_unsized_one_cycle(config_init: Any) -> dict[str, Any] | None:
     if not scheduler or scheduler.get("class_path") != ONE_CYCLE:
         return None
     init = scheduler.get("init_args")
-    args = dict(init.as_dict() if hasattr(init, "as_dict") else init or {})
+    args = plain_dict(init)
     if args.get("total_steps") is not None or (args.get("epochs") and args.get("steps_per_epoch")):
         return None
     config_init.lr_scheduler = None

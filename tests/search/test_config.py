@@ -96,3 +96,22 @@ def test_a_metric_the_task_does_not_log_is_refused_at_load_with_the_valid_names(
 def test_numbers_and_names_out_of_range_are_refused(tmp_path, study, match):
     with pytest.raises(UserError, match=match):
         load_search_config(write_configs(tmp_path, study=study))
+
+
+@pytest.mark.parametrize("which", ["search.yaml", "fit.yaml"])
+def test_a_non_utf8_config_is_one_line_naming_the_file(search_yaml, which):
+    path = search_yaml.parent / which
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")  # Latin-1, as some editors save
+    with pytest.raises(UserError, match=rf"{which} is not UTF-8 text \(byte \d+: b'\\xe9'\): save it as UTF-8"):
+        load_search_config(search_yaml)
+
+
+def test_an_unreadable_config_is_one_line_naming_the_file(search_yaml, monkeypatch):
+    from pathlib import Path
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(UserError, match=r"search config .*search\.yaml cannot be read \(Permission denied\)"):
+        load_search_config(search_yaml)

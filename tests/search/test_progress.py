@@ -42,7 +42,42 @@ def test_one_line_per_outcome(tmp_path):
     failed = _finish(study, TrialState.FAIL, reason="error: ValueError: a bug")
     assert "FAIL error: ValueError: a bug (0 epochs" in trial_line(failed, "val/acc", best)
     died = _finish(study, TrialState.FAIL)
-    assert "FAIL its worker died (retried once)" in trial_line(died, "val/acc", best)
+    assert "FAIL its worker died (retried once)" in trial_line(died, "val/acc", best, retried=True)
+    assert trial_line(died, "val/acc", best).split(" (")[0].endswith("FAIL its worker died")  # no retry queued
+
+
+def test_a_trial_a_config_error_ended_says_so_and_is_not_counted(tmp_path):
+    """A UserError in the objective stops the search; its trial was shown as "worker died (retried once)"."""
+    from search_configs import write_configs
+    from search_stubs import stub_info
+
+    from autolit.errors import UserError
+    from autolit.search.config import load_search_config
+    from autolit.search.devices import Slot
+    from autolit.search.objective import Objective
+    from autolit.search.records import trial_record
+    from autolit.search.study import n_counted
+
+    def bad_fit(config, **kwargs):
+        raise UserError("data.store stores/nope does not exist: check the path")
+
+    cfg = load_search_config(write_configs(tmp_path))
+    objective = Objective(cfg, Slot(index=0, accelerator="cpu"), tmp_path / "runs", fit=bad_fit,
+                          data_info=stub_info, log_output=False)
+    study = optuna.create_study(study_name="s", storage=open_storage(str(tmp_path / "j.log")), direction="maximize")
+    out = io.StringIO()
+    progress = Progress(study, 4, "val/acc", out=out)
+    try:
+        study.optimize(objective, n_trials=1)
+    except UserError:
+        pass
+    progress.close()
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL and n_counted(study) == 0
+    assert "FAIL config error: data.store stores/nope does not exist: check the path (" in out.getvalue()
+    assert "died" not in out.getvalue()
+    record = trial_record(trial)
+    assert record["detail"] == "config error" and record["reason"].startswith("data.store stores/nope")
 
 
 def test_progress_line_is_redrawn_on_a_terminal_and_rare_in_a_file(tmp_path, monkeypatch):

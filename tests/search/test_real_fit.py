@@ -82,3 +82,33 @@ def test_trials_release_trainer_model_data_and_loggers(tmp_path, tiny_store, mon
     kinds = (pl.Trainer, pl.LightningModule, pl.LightningDataModule, TensorBoardLogger)
     alive = [type(o).__name__ for o in gc.get_objects() if isinstance(o, kinds)]
     assert alive == []
+
+
+def test_an_interrupt_inside_a_trials_fit_fails_the_trial(tmp_path, tiny_store, monkeypatch):
+    """A worker's SIGTERM raises KeyboardInterrupt inside the Trainer, which Lightning turns into
+    sys.exit(1); Optuna fails a trial only on Exception/KeyboardInterrupt, so it stayed RUNNING."""
+    import signal
+
+    import lightning.pytorch as pl
+
+    from autolit.search.config import load_search_config
+    from autolit.search.devices import cpu_slots
+    from autolit.search.objective import Objective
+    from autolit.training import run_fit
+
+    class Interrupt(pl.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "argv", sys.argv[:1])
+    saved = signal.getsignal(signal.SIGINT)  # Lightning leaves SIGINT ignored after its shutdown
+    path = write_configs(tmp_path, fit=real_fit_config(tiny_store), space=SPACE, study={"name": "int"})
+    objective = Objective(load_search_config(path), cpu_slots(1, 1)[0], tmp_path / "runs", fit=run_fit,
+                          pruning=lambda trial, metric: Interrupt())
+    study = optuna.create_study(direction="maximize")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            study.optimize(objective, n_trials=1)
+    finally:
+        signal.signal(signal.SIGINT, saved)
+    assert study.trials[0].state == TrialState.FAIL

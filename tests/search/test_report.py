@@ -149,3 +149,27 @@ def test_report_cli_writes_the_folder(tmp_path, study):
     blocked.write_text("x")
     proc = _report_cli("--storage", str(tmp_path / "journal.log"), "--study-name", "syn", "--out", str(blocked / "o"))
     assert proc.returncode == 2 and proc.stderr.startswith("error: --out ") and "cannot create the folder" in proc.stderr
+
+
+def test_best_yaml_of_a_retried_trial_has_the_seed_its_fit_ran_with(tmp_path):
+    """A retry replays the seed of the trial it retries; best.yaml rebuilt for it used its own number."""
+    from search_stubs import stub_info
+
+    from autolit.search.config import load_search_config
+    from autolit.search.devices import Slot
+    from autolit.search.objective import Objective
+    from autolit.search.report_best import write_best
+
+    path = write_configs(tmp_path, study={"seed": 7}, space={
+        "optimizer.init_args.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}})
+    study = optuna.create_study(study_name="stub", direction="maximize")
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)  # trial 0: its worker died
+    study.enqueue_trial({"optimizer.init_args.lr": 0.01}, user_attrs={"retry_of": 0})
+    trial = study.ask()
+    objective = Objective(load_search_config(path), Slot(index=0, accelerator="cpu"), tmp_path / "runs",
+                          fit=None, data_info=stub_info, log_output=False)
+    ran_with = objective.trial_config(trial)["seed_everything"]
+    study.tell(trial, 0.9)
+    write_best(study.trials[1], {"search_config": str(path), "_name": "stub"}, tmp_path)
+    best = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    assert ran_with == best["seed_everything"] == 7

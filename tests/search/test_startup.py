@@ -105,3 +105,19 @@ def test_a_repeat_count_out_of_range_is_refused(tmp_path):
 
     with pytest.raises(UserError, match=r"space\.model\.layers\[0\]\.repeat\.high is 100000: at most 64"):
         load_search_config(write_configs(tmp_path, space=space))
+
+
+def test_feasibility_sees_a_pretrained_backbones_input_size_and_channels(tiny_store):
+    """autolit.fit feeds a pretrained Backbone what its weights expect (3x224x224 for torchvision's),
+    not the grey 8 px store: the search's meta-device check must measure the same input."""
+    from autolit.search.feasibility import check_feasible, data_info_for, layers_of
+
+    config = {"model": {"task": "multiclass", "layers": [
+        {"Backbone": {"name": "mobilenet_v3_small", "library": "torchvision", "weights": "imagenet"}},
+        {"Linear": {"out_features": "n_labels"}}]},
+        "data": {"store": str(tiny_store)}}
+    info = data_info_for(config)
+    assert info.input_shape == (3, 224, 224)
+    assert check_feasible(layers_of(config), info, "multiclass", None)[0] is None
+    config["data"].update(image_size=32, channels=3)  # given: the config's own values win, as in fit
+    assert data_info_for(config).input_shape == (3, 32, 32)

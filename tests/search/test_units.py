@@ -50,6 +50,7 @@ def test_recover_stale_fails_dead_workers_trials_and_retries_once(tmp_path):
     popped = study.ask()
     assert popped.number == retry.number
     assert popped.suggest_float("lr", 1e-3, 1e-1, log=True) == dead.params["lr"]  # same params
+    popped.set_user_attr("worker", f"{host}:999999999")
     assert recover_stale(study) == [popped.number]
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 0
 
@@ -206,3 +207,91 @@ def test_recover_stale_tells_a_reused_pid_from_the_worker_that_had_it(tmp_path):
     assert process_identity() is not None
     assert recover_stale(study) == [reused.number]
     assert study.get_trials()[mine.number].state == TrialState.RUNNING
+
+
+def test_recover_stale_leaves_a_just_asked_untagged_trial_to_its_worker(tmp_path):
+    """A trial is RUNNING from ask(); its worker tags it a write later: untagged is not yet stale."""
+    study = _journal_study(tmp_path)
+    asked = study.ask()
+    assert recover_stale(study) == []
+    assert study.get_trials()[asked.number].state == TrialState.RUNNING
+    assert recover_stale(study, untagged_after_s=0.0) == [asked.number]  # untagged that long: its worker died
+
+
+def test_recover_stale_with_a_tag_fails_only_that_workers_trials(tmp_path):
+    study = _journal_study(tmp_path)
+    host = socket.gethostname()
+    mine, other, untagged = study.ask(), study.ask(), study.ask()
+    mine.set_user_attr("worker", f"{host}:999999998")
+    other.set_user_attr("worker", f"{host}:999999999")  # dead too, but not the one the driver saw die
+    assert recover_stale(study, tag=f"{host}:999999998", untagged_after_s=0.0) == [mine.number]
+    states = [t.state for t in study.get_trials()]
+    assert states[other.number] == states[untagged.number] == TrialState.RUNNING
+
+
+def test_a_worker_restart_leaves_a_live_peers_untagged_trial_running(tmp_path, monkeypatch):
+    """The driver restarting a dead worker used to fail every untagged RUNNING trial: a live peer's
+    trial between ask() and its tag, whose next write then crashed that healthy peer."""
+    from autolit.search import driver
+    from autolit.search.devices import Slot
+    from autolit.search.worker import WorkerJob
+
+    study = _journal_study(tmp_path)
+    dead_pid = 999_999_997
+    dead = study.ask()
+    dead.suggest_float("lr", 1e-3, 1e-1, log=True)
+    dead.set_user_attr("worker", f"{socket.gethostname()}:{dead_pid}")
+    peer = study.ask()  # just asked by a live peer, not tagged yet
+
+    class Proc:
+        def __init__(self, pid, code):
+            self.pid, self.exitcode = pid, code
+
+        def is_alive(self):
+            return False
+
+    slot = Slot(index=0, accelerator="cpu")
+    job = WorkerJob(config_path="s.yaml", storage=str(tmp_path / "j.log"), study_name="s", n_trials=5,
+                    deadline=None, slot=slot, runs_dir=str(tmp_path), n_workers=2, sampler_seed=0,
+                    parent_pid=os.getpid())
+    monkeypatch.setattr(driver, "respawn", lambda *a: Proc(1, 0))
+    monkeypatch.setattr(driver, "POLL_S", 0.0)
+    progress = SimpleNamespace(note=lambda line: None, poll=lambda: None)
+    driver._watch([Proc(dead_pid, -9)], [job], None, None, study, progress)
+    trials = study.get_trials()
+    assert trials[dead.number].state == TrialState.FAIL
+    assert trials[peer.number].state == TrialState.RUNNING
+    assert trials[-1].user_attrs.get("retry_of") == dead.number  # the dead one's retry is queued
+
+
+def test_resuming_with_another_metric_is_refused(tmp_path):
+    """The stored study ranks by its metric: mixing val/acc and val/loss values would be silent nonsense."""
+    from pathlib import Path
+
+    from autolit.search.config import load_search_config
+    from autolit.search.driver import SearchRun, open_study
+
+    def run(metric):
+        path = write_configs(tmp_path, study={"metric": metric, "direction": "maximize"})
+        return SearchRun(cfg=load_search_config(path), storage=str(tmp_path / "j.log"), study_name="s",
+                         n_trials=2, timeout=None, slots=parse_devices("cpu:1", cores=1), runs_dir=Path(tmp_path))
+
+    assert open_study(run("val/acc")).user_attrs["metric"] == "val/acc"
+    with pytest.raises(UserError, match=r"study s in .*j\.log ranks trials by val/acc but .*search\.yaml says "
+                                        r"study\.metric: val/loss: set it back to val/acc, or use another --study-name"):
+        open_study(run("val/loss"))
+    assert open_study(run("val/acc")).user_attrs["metric"] == "val/acc"
+
+
+@pytest.mark.parametrize("storage, n_workers, liar", [
+    ("j.log", 1, False), ("j.log", 2, True), ("postgresql://u@h/db", 1, True)])
+def test_constant_liar_whenever_trials_may_run_in_parallel(search_yaml, storage, n_workers, liar):
+    """PostgreSQL: workers of other hosts' launches run beside this one's single worker."""
+    from autolit.search.config import load_search_config
+    from autolit.search.devices import Slot
+    from autolit.search.worker import WorkerJob, worker_sampler
+
+    job = WorkerJob(config_path=str(search_yaml), storage=storage, study_name="s", n_trials=2, deadline=None,
+                    slot=Slot(index=0, accelerator="cpu"), runs_dir="runs", n_workers=n_workers,
+                    sampler_seed=0, parent_pid=os.getpid())
+    assert worker_sampler(job, load_search_config(search_yaml))._constant_liar is liar

@@ -171,3 +171,12 @@ def test_resume_from_a_missing_or_damaged_checkpoint(content, pattern, tiny_stor
     config = {**base_config(tiny_store), "ckpt_path": str(tmp_path / "gone.ckpt")}
     code, err = run_inprocess(monkeypatch, capsys, write_config(tmp_path / "c.yaml", config))
     assert code == 2 and re.search(pattern, err.strip().splitlines()[-1]), err
+
+
+def test_a_non_utf8_config_is_one_line_naming_the_file(tiny_store, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    path = write_config(tmp_path / "latin1.yaml", base_config(tiny_store))
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")
+    code, err = run_inprocess(monkeypatch, capsys, path)
+    assert code == 2 and "Traceback" not in err, err
+    assert re.search(r"error: --config .*latin1\.yaml is not UTF-8 text .*save it as UTF-8$", err.strip()), err
