@@ -87,7 +87,8 @@ def data_info_for(config: dict) -> DataInfo:
     from autolit.modules.backbone import backbone_preprocessing
 
     data = dict(section_args(config, "data"))
-    for key, value in (backbone_preprocessing(layers_of(config)) or {}).items():
+    # as fit's follow_backbone: a given data.channels (a grey store) is what the Backbone takes
+    for key, value in (backbone_preprocessing(layers_of(config), channels=data.get("channels")) or {}).items():
         if key in ("image_size", "channels") and data.get(key) is None:
             data[key] = value
     key = tuple(repr(data.get(k)) for k in _DATA_KEYS)

@@ -15,6 +15,7 @@ from lightning.pytorch.cli import LightningCLI, instantiate_class
 
 from autolit.modules.backbone import backbone_preprocessing, find_backbones
 from autolit.modules.presets import preset_spec
+from autolit.training.runinfo import plain_dict
 
 
 def follow_backbone(config: Any) -> None:
@@ -49,10 +50,10 @@ def use_param_groups(cli: LightningCLI) -> None:
         return
     old = bound.__func__.keywords
     groups = cli.model.param_groups(old["optimizer"].defaults["lr"])
-    optimizer = instantiate_class(groups, _plain_dict(cli._get(cli.config_init, "optimizer")))
+    optimizer = instantiate_class(groups, plain_dict(cli._get(cli.config_init, "optimizer")))
     scheduler = None
     if old.get("lr_scheduler") is not None:
-        init = _plain_dict(cli._get(cli.config_init, "lr_scheduler"))
+        init = plain_dict(cli._get(cli.config_init, "lr_scheduler"))
         args = dict(init.get("init_args") or {})
         mults = [g.get("lr_mult", 1.0) for g in groups]
         for key in ("max_lr", "base_lr"):
@@ -62,7 +63,3 @@ def use_param_groups(cli: LightningCLI) -> None:
     fn = partial(cli.configure_optimizers, optimizer=optimizer, lr_scheduler=scheduler)
     update_wrapper(fn, cli.configure_optimizers)
     cli.model.configure_optimizers = MethodType(fn, cli.model)
-
-
-def _plain_dict(node: Any) -> dict[str, Any]:
-    return node.as_dict() if hasattr(node, "as_dict") else dict(node)
