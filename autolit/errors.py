@@ -9,6 +9,7 @@ raise normally so they are seen.
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import NoReturn
@@ -50,4 +51,7 @@ def run_cli(main: Callable[[], int | None]) -> NoReturn:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    except BrokenPipeError:  # the reader went away (`… | head`): stop quietly, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush cannot fail again
+        raise SystemExit(141) from None  # 128 + SIGPIPE
     raise SystemExit(code or 0)
