@@ -138,7 +138,9 @@ class StoreDataModule(L.LightningDataModule):
         """Everything export/predict need to feed the model exactly what training fed it."""
         mean, std = self.mean_std
         return {"image_size": self.image_size, "channels": self.channels, "mean": mean, "std": std,
-                "resize": RESIZE_RULE, "store_fingerprint": self.fingerprint, "task": self.task}
+                "resize": RESIZE_RULE, "store_fingerprint": self.fingerprint, "task": self.task,
+                # the store's import rule (long side, encoding): predict applies it to a raw file first
+                "store_policy": self.reader.meta.policy.to_dict()}
 
     def targets(self, split: str) -> np.ndarray:
         """All targets of a split (label indices or float values), in store key order."""

@@ -21,7 +21,7 @@ from PIL import Image
 from autolit.datamodules.preprocess import RESIZE_RULE, decode_image
 from autolit.deploy.bundle import read_json, write_json
 from autolit.errors import UserError, one_line
-from autolit.store.policy import ALLOWED_FORMATS_DEFAULT
+from autolit.store.policy import ALLOWED_FORMATS_DEFAULT, ImagePolicy, ImageRejected, normalize_image
 from autolit.system import MAX_IMAGE_SIZE
 
 FILE = "preprocessing.json"
@@ -49,6 +49,10 @@ class Preprocessing:
     task: str = "multiclass"
     store_fingerprint: str | None = None
     input: str = "float32 (B, C, H, W) = (uint8 / 255 - mean) / std"
+    # The store's image policy (autolit.store.policy.ImagePolicy.to_dict()): a raw input goes through
+    # the import's normalize_image first (long side bounded, re-encoded), as every training image did.
+    # None in exports made before it was recorded: then the input is decoded directly.
+    store_policy: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -67,10 +71,10 @@ class Preprocessing:
             raise UserError(f"checkpoint preprocessing: mean/std have {len(mean)}/{len(std)} values for "
                             f"{channels} channels; fix: retrain with matching data.mean/data.std")
         task = str(hparams.get("task") or pre.get("task") or "multiclass")
-        known = {"image_size", "channels", "mean", "std", "resize", "task", "store_fingerprint"}
+        known = {"image_size", "channels", "mean", "std", "resize", "task", "store_fingerprint", "store_policy"}
         extra = {k: v for k, v in pre.items() if k not in known}
         built = cls(size, channels, mean, std, str(pre.get("resize") or RESIZE_RULE), task,
-                    pre.get("store_fingerprint"), extra=extra)
+                    pre.get("store_fingerprint"), extra=extra, store_policy=pre.get("store_policy"))
         problem = built._problem()
         if problem:
             raise UserError(f"checkpoint preprocessing: {problem}; fix: export a checkpoint written by "
@@ -113,7 +117,16 @@ class Preprocessing:
                 return f"{name} {values!r} is not {channels} finite number(s)"
         if any(v <= 0 for v in self.std):
             return f"std {self.std!r} has a value <= 0"
+        if self.store_policy is not None:
+            try:
+                self.policy()
+            except (UserError, KeyError, TypeError, ValueError) as exc:
+                return f"store_policy {one_line(self.store_policy, 120)} is not an image policy ({one_line(exc, 120)})"
         return None
+
+    def policy(self) -> ImagePolicy | None:
+        """The store's import rule a raw input goes through before decoding (None: decode directly)."""
+        return None if self.store_policy is None else ImagePolicy.from_dict(self.store_policy)
 
     def check_resize_rule(self) -> None:
         """Refuse an export made with a different resize rule than this code implements."""
@@ -121,16 +134,26 @@ class Preprocessing:
             raise UserError(f"preprocessing.json resize rule {self.resize!r} differs from this autolit's "
                             f"{RESIZE_RULE!r}; fix: re-export with this version of autolit")
 
-    def decode(self, data: bytes) -> np.ndarray:
-        """Encoded image bytes → ``(C, S, S)`` uint8 by the training rule; raises :class:`BadImage`."""
+    def decode(self, data: bytes, *, stored: bool = False) -> np.ndarray:
+        """Image bytes → ``(C, S, S)`` uint8 by the training rule; raises :class:`BadImage`.
+
+        A raw input (a file, a URL) first goes through the store's import (:func:`normalize_image`
+        with :attr:`store_policy`), so it reaches :func:`decode_image` as the bytes a store record
+        would hold; ``stored``: the bytes are a store record already (the export's own checks).
+        """
         if not data:
             raise BadImage("empty", "no bytes")
+        policy = None if stored else self.policy()
         with warnings.catch_warnings():
             # A decompression bomb is an unreadable input here, not a warning to scroll past.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             try:
-                _check_format(data)
+                _check_format(data, ALLOWED_FORMATS if policy is None else policy.formats)
+                if policy is not None:
+                    data = normalize_image(data, policy).data  # the import's size caps and conversion
                 return decode_image(data, self.image_size, self.channels)
+            except ImageRejected as exc:
+                raise BadImage(exc.reason, exc.detail) from None
             except BadImage:
                 raise
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -148,9 +171,10 @@ class Preprocessing:
         return ((batch.astype(np.float32) / np.float32(255.0)) - mean) / std
 
 
-def _check_format(data: bytes) -> None:
-    """Refuse a format outside :data:`ALLOWED_FORMATS` from its header, before any pixel is decoded."""
+def _check_format(data: bytes, allowed: frozenset[str]) -> None:
+    """Refuse a format outside ``allowed`` (the store's import formats) from its header, before any
+    pixel is decoded."""
     with Image.open(io.BytesIO(data)) as img:
         fmt = img.format or "unknown"
-    if fmt not in ALLOWED_FORMATS:
-        raise BadImage("format_not_allowed", f"{fmt} is not one of {', '.join(sorted(ALLOWED_FORMATS))}")
+    if fmt not in allowed:
+        raise BadImage("format_not_allowed", f"{fmt} is not one of {', '.join(sorted(allowed))}")

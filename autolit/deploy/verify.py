@@ -67,7 +67,7 @@ def load_split(reader: StoreReader, pre: Preprocessing, split: str = "test") -> 
     for key in reader.keys(split):
         data, target = reader.read(key)
         try:
-            images.append(pre.decode(data))
+            images.append(pre.decode(data, stored=True))
         except BadImage as exc:  # the store's own import accepted it: the record changed since
             raise damaged(reader.path, exc, key) from None
         targets.append(target)

@@ -171,6 +171,9 @@ def _decode(data: bytes, policy: ImagePolicy) -> tuple[Image.Image, str]:
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         # struct.error: some Pillow plugins leak it on corrupt headers.
         raise ImageRejected("truncated", one_line(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a plugin failing its own way while identifying a
+        # hostile file (DDS: NotImplementedError) must reject that file, not stop the import
+        raise ImageRejected("not_image", one_line(exc)) from None
     return im, fmt
 
 

@@ -79,3 +79,29 @@ def test_exif_rotation_is_applied_on_both_paths(imported):
     files, reader, keys = imported
     header = reader.record(keys["rotated.jpg"])
     assert (header["width"], header["height"]) == (30, 40)  # stored upright (turned by the EXIF tag)
+
+
+def test_a_photo_the_store_downsized_gives_the_same_pixels_to_predict(tmp_path):
+    """The store bounds a photo's long side and re-encodes it before training ever sees it; predict
+    applies that same import (the export records the store's policy) to the original file."""
+    from autolit.datamodules import StoreDataModule
+
+    rng = np.random.default_rng(1)
+    noisy = (rng.normal(128, 60, (300, 400, 3)) + np.linspace(0, 80, 400)[None, :, None]).clip(0, 255)
+    photo = _save(Image.fromarray(noisy.astype(np.uint8), "RGB"), "JPEG", quality=95)
+    (tmp_path / "images" / "a").mkdir(parents=True)
+    for i in range(3):  # the folder importer keeps unique images only
+        (tmp_path / "images" / "a" / f"{i}.jpg").write_bytes(photo if i == 0 else _save(
+            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8), "RGB"), "JPEG"))
+    import_folder(tmp_path / "images", tmp_path / "s", workers=1, policy=ImagePolicy(max_side=96))
+    reader = StoreReader(tmp_path / "s")
+    key = next(k for k in reader.keys() if reader.record(k)["source"].endswith("0.jpg"))
+    trained, _ = decode_record(reader, key, SIZE, 3)
+
+    hparams = {"preprocessing": StoreDataModule(store=str(tmp_path / "s"), image_size=SIZE).preprocessing,
+               "input_shape": [3, SIZE, SIZE]}
+    pre = Preprocessing.from_hparams(hparams)  # what the export writes to preprocessing.json
+    assert pre.store_policy == reader.meta.policy.to_dict()
+    assert np.array_equal(pre.decode(photo), trained)
+    direct = Preprocessing(image_size=SIZE, channels=3, mean=[0.0] * 3, std=[1.0] * 3).decode(photo)
+    assert not np.array_equal(direct, trained)  # an export without the policy (before it was recorded) differs

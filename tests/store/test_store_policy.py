@@ -59,6 +59,18 @@ def test_truncated_jpeg_is_rejected():
     assert _reason(data[: len(data) // 2]) == "truncated"
 
 
+def test_a_plugin_failing_its_own_way_rejects_the_file():
+    """A DDS header with zeroed pixel-format flags makes Pillow raise NotImplementedError while it
+    identifies the file: that file is rejected (not_image), the import goes on."""
+    import struct
+
+    header = struct.pack("<7I", 124, 0x1007, 4, 4, 0, 0, 0) + b"\0" * 44
+    dds = b"DDS " + header + struct.pack("<8I", 32, 0, 0, 0, 0, 0, 0, 0) + struct.pack("<5I", 0x1000, 0, 0, 0, 0)
+    with pytest.raises(ImageRejected) as info:
+        normalize_image(dds + b"\0" * 64)
+    assert info.value.reason == "not_image" and "NotImplementedError" in info.value.detail
+
+
 def test_pixel_bomb_limit_is_an_error_checked_before_decoding():
     assert _reason(png_bytes(4, (20, 20)), ImagePolicy(max_pixels=399)) == "too_large"
     assert _reason(png_bytes(4, (20, 20)), ImagePolicy(max_bytes=10)) == "too_large"
