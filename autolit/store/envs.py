@@ -237,6 +237,9 @@ def read_meta(env: lmdb.Environment, path: Path, *, missing_ok: bool = False) ->
             entries = txn.stat()["entries"] if raw is None else 0
         if raw is None and missing_ok and not entries:
             return None
+        if raw is None and not entries:
+            raise UserError(f"{path} holds no store yet: an import is writing its first batch, or stopped "
+                            "before it; wait for it, or run the import again (it resumes into this folder)")
         if raw is None:
             raise UserError(f"{path} is an LMDB database but not an autolit store (no meta key; {entries} "
                             f"other entries): it is left untouched; {import_hint()} in another folder")

@@ -190,6 +190,9 @@ def test_writer_refuses_an_lmdb_database_that_is_not_a_store(tmp_path):
 
 def test_writer_adopts_an_empty_lmdb_left_by_a_crash_before_the_first_commit(tmp_path):
     lmdb.open(str(tmp_path / "s")).close()
+    with pytest.raises(UserError, match=r"s holds no store yet: an import is writing its first batch, or stopped "
+                                        r"before it; wait for it, or run the import again"):
+        StoreReader(tmp_path / "s")  # what `store info` says meanwhile (not 'not an autolit store')
     with StoreWriter(tmp_path / "s", labels=["a"]) as w:
         w.add_image(png_bytes(1), label="a", source="1")
     assert StoreReader(tmp_path / "s").meta.count == 1
