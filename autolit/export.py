@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "python -m autolit.export runs/digits/version_0/checkpoints/best.ckpt --out exports/digits")
     ckpt = args.checkpoint
     if ckpt is None:
-        from autolit.search.export_best import best_checkpoint  # an entry point may use the search room
+        from autolit.search.best import best_checkpoint  # an entry point may use the search room
 
         ckpt = best_checkpoint(args.storage, args.study_name)
     report = export_checkpoint(ckpt, args.out, args.format, args.quantize, store=args.store,

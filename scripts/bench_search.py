@@ -30,10 +30,10 @@ import optuna
 import yaml
 
 from autolit.search.config import base_fit_config, load_search_config
-from autolit.search.devices import cpu_slots, parse_devices
-from autolit.search.driver import SearchRun, run_search
-from autolit.search.feasibility import data_info_for
-from autolit.search.objective import Objective, make_objective
+from autolit.search.run.devices import cpu_slots, parse_devices
+from autolit.search.run.driver import SearchRun, run_search
+from autolit.search.run.feasibility import data_info_for
+from autolit.search.run.objective import Objective, make_objective
 from autolit.search.storage import open_storage
 from autolit.search.study import TrialFailed, make_pruner, make_sampler
 

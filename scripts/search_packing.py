@@ -72,7 +72,7 @@ def write_search_config(tmp: Path, store: Path, *, accelerator: str) -> Path:
 
 def packing_objective(cfg: Any, slot: Any, runs_dir: Path):
     """The real objective, also recording torch's peak GPU reservation per trial."""
-    from autolit.search.objective import make_objective
+    from autolit.search.run.objective import make_objective
 
     objective = make_objective(cfg, slot, runs_dir)
 
@@ -125,8 +125,8 @@ def run_driver(cfg_path: Path, name: str, k: int, n: int, tmp: Path, *, devices:
     import optuna
 
     from autolit.search.config import load_search_config
-    from autolit.search.devices import parse_devices
-    from autolit.search.driver import SearchRun, run_search
+    from autolit.search.run.devices import parse_devices
+    from autolit.search.run.driver import SearchRun, run_search
 
     slots = parse_devices(devices, k) if devices != "cpu" else parse_devices(f"cpu:{k}")
     run = SearchRun(cfg=load_search_config(cfg_path), storage=str(tmp / f"{name}.log"), study_name=name,
@@ -149,8 +149,8 @@ def threaded_worker(cfg_path: str, storage: str, name: str, n: int, jobs: int, r
 
     from autolit.training import run_fit
     from autolit.search.config import load_search_config
-    from autolit.search.devices import parse_devices
-    from autolit.search.objective import Objective
+    from autolit.search.run.devices import parse_devices
+    from autolit.search.run.objective import Objective
     from autolit.search.storage import open_storage
     from autolit.search.study import TrialFailed, make_sampler
 

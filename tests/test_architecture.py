@@ -81,6 +81,45 @@ def test_rooms_import_only_what_design_allows():
     assert not bad, "\n".join(bad)
 
 
+# Sub-rooms of a room: the room's core (its modules outside any sub-room) may import none of them;
+# each sub-room may import the core and the sub-rooms listed, nothing else of its room.
+SUB_ROOMS: dict[str, dict[str, set[str]]] = {
+    "search": {"run": set(), "report": set()},
+}
+ROOM_ENTRY = "__main__"  # a room's own command line may import all its sub-rooms
+
+
+def _sub_room(module: str) -> str | None:
+    """``run`` for autolit.search.run.driver; ``None`` for the core (autolit.search.config)."""
+    parts = module.split(".")
+    subs = SUB_ROOMS.get(parts[1], {}) if len(parts) > 2 else {}
+    return parts[2] if parts[2:3] and parts[2] in subs else None
+
+
+def test_sub_rooms_import_only_the_core_and_what_is_listed():
+    bad = []
+    for module, targets in _graph().items():
+        room = _room(module)
+        if room not in SUB_ROOMS or module.split(".")[2:3] == [ROOM_ENTRY]:
+            continue
+        mine = _sub_room(module)
+        for target in targets:
+            if _room(target) != room or (theirs := _sub_room(target)) is None or theirs == mine:
+                continue
+            if mine is None:
+                bad.append(f"{module} (the {room} core) imports the sub-room {target}")
+            elif theirs not in SUB_ROOMS[room][mine]:
+                bad.append(f"{module} ({room}.{mine}) imports {target} ({room}.{theirs})")
+    assert not bad, "\n".join(bad)
+
+
+def test_sub_rooms_exist_as_listed():
+    """A renamed or removed sub-room must not leave the rule above silently checking nothing."""
+    for room, subs in SUB_ROOMS.items():
+        for sub in subs:
+            assert (PACKAGE / room / sub / "__init__.py").is_file(), f"autolit/{room}/{sub}/ is listed but missing"
+
+
 def test_no_room_imports_an_entry_point():
     bad = [f"{module} imports {target}" for module, targets in _graph().items() for target in targets
            if _room(target) in ENTRY_POINTS and _room(module) not in ENTRY_POINTS]
@@ -126,4 +165,4 @@ def test_the_walker_sees_imports_inside_functions(tmp_path):
     sample = PACKAGE / "deploy" / "runtime.py"
     assert "autolit.deploy.formats" in _imports(sample)
     lazy = PACKAGE / "export.py"
-    assert "autolit.search.export_best" in _imports(lazy)  # imported inside main()
+    assert "autolit.search.best" in _imports(lazy)  # imported inside main()

@@ -19,7 +19,6 @@ Look at it (while it runs, too), write its report, export its best model::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,51 +70,16 @@ def main(argv: list[str] | None = None, *, factory: Any = None, data_info: Any =
 
 
 def run(args: argparse.Namespace, *, factory: Any = None, data_info: Any = None) -> int:
-    """Load the config, check it, run the study, print the best trials."""
-    import optuna
-
-    from autolit.search.config import load_search_config
-    from autolit.search.devices import parse_devices
-    from autolit.search.driver import SearchRun, run_search
-    from autolit.search.feasibility import data_info_for, probe_space
-    from autolit.search.objective import make_objective
+    """Run the study the flags describe; print the best trials."""
+    from autolit.search.run.driver import SearchRequest, launch
     from autolit.search.status import format_table
-    from autolit.search.storage import check_storage, default_storage
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our lines say what happens, not optuna's INFO
-    factory = factory or make_objective
-    data_info = data_info or data_info_for
-    cfg = load_search_config(args.config)
-    name = args.study_name or cfg.study.name
-    n_trials = cfg.study.n_trials if args.n_trials is None else args.n_trials
-    if n_trials < 1:
-        raise UserError(f"--n-trials {n_trials}: give 1 or more")
-    timeout = cfg.study.timeout if args.timeout is None else args.timeout
-    if timeout is not None and not timeout > 0:  # also refuses nan
-        raise UserError(f"--timeout (or study.timeout) {timeout}: give a number of seconds > 0, or leave it out")
-    storage = check_storage(args.storage or default_storage(args.runs_dir, name))
-    slots = parse_devices(args.devices, args.per_device)
-    _check_writable(Path(args.runs_dir) / name)
-    probe_space(cfg, data_info)  # what trials get (overrides applied); builds their store once, here
-    print(f"study {name}: {n_trials} trials on {len(slots)} worker(s) "
-          f"[{', '.join(s.label for s in slots)}], storage {storage}; each trial logs to "
-          f"{Path(args.runs_dir) / name}/trial_<n>/trial.log", flush=True)
-    study = run_search(SearchRun(cfg=cfg, storage=storage, study_name=name, n_trials=n_trials,
-                                 timeout=timeout, slots=slots, runs_dir=Path(args.runs_dir)), factory)
+    request = SearchRequest(config=args.config, n_trials=args.n_trials, timeout=args.timeout,
+                            devices=args.devices, per_device=args.per_device, storage=args.storage,
+                            study_name=args.study_name, runs_dir=Path(args.runs_dir))
+    study = launch(request, factory=factory, data_info=data_info)
     print(format_table(study), flush=True)
     return 0
-
-
-def _check_writable(folder: Path) -> None:
-    """Trial folders and worker logs go here: refuse a place that cannot take them before any trial."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"x")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"--runs-dir: cannot write trial folders in {folder} ({exc.strerror or exc}): "
-                        "give a writable --runs-dir with free space") from None
 
 
 def inspect(command: str, args: argparse.Namespace) -> int:
@@ -144,7 +108,7 @@ def inspect(command: str, args: argparse.Namespace) -> int:
         print(f"best: trial {best.number} value {best.value:.4f} params {best.params}")
         if args.export is not None:
             from autolit.deploy import DEFAULT_FORMATS, export_checkpoint
-            from autolit.search.export_best import trial_checkpoint
+            from autolit.search.best import trial_checkpoint
 
             report = export_checkpoint(trial_checkpoint(best), args.export, args.format or DEFAULT_FORMATS)
             print(report.render())

@@ -136,13 +136,21 @@ def _parse_study(raw: Any, path: Path, task_name: str) -> StudySettings:
     _check_number(values, "max_params", path, minimum=1, optional=True)
     _check_number(values, "heartbeat_interval", path, minimum=1)
     _check_number(values, "grace_period", path, minimum=1)
-    _check_number(values, "timeout", path, minimum=0, optional=True, kind=(int, float))
+    if values.get("timeout") is not None:
+        values["timeout"] = check_timeout(values["timeout"], f"search config {path}: study.timeout")
     if "sampler" in values:
         values["sampler"] = study_lib.check_component(values["sampler"], study_lib.SAMPLERS, "study.sampler")
         _check_number(values["sampler"], "seed", path, minimum=0, maximum=2**31 - 1, optional=True, where="sampler.")
     if "pruner" in values:
         values["pruner"] = study_lib.check_component(values["pruner"], study_lib.PRUNERS, "study.pruner")
     return StudySettings(**values)
+
+
+def check_timeout(value: Any, where: str) -> float:
+    """A search's time budget: seconds > 0 (``study.timeout`` and ``--timeout`` alike)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+        raise UserError(f"{where} is {value!r}: give a number of seconds > 0, e.g. 1800, or leave it out")
+    return float(value)
 
 
 def _check_number(values: dict, key: str, path: Path, *, minimum: float, optional: bool = False,

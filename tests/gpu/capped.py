@@ -16,7 +16,7 @@ CAP_BYTES = 1 << 30  # 1 GiB
 def capped_objective(cfg: Any, slot: Any, runs_dir: Path):
     import torch
 
-    from autolit.search.objective import make_objective
+    from autolit.search.run.objective import make_objective
 
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(min(1.0, CAP_BYTES / total))

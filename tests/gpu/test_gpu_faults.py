@@ -30,8 +30,8 @@ TRIALS = [{"data.batch_size": 512, "optimizer.init_args.lr": 0.01},   # ~1.7 GB 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> list[optuna.trial.FrozenTrial]:
     from autolit.search.config import load_search_config
-    from autolit.search.devices import parse_devices
-    from autolit.search.driver import SearchRun, run_search
+    from autolit.search.run.devices import parse_devices
+    from autolit.search.run.driver import SearchRun, run_search
     from autolit.search.storage import open_storage
     from tests.gpu.capped import capped_objective
 

@@ -88,7 +88,7 @@ def test_backbone_needs_image_input() -> None:
 
 def test_search_feasibility_counts_the_backbone(blocked_network: list[str]) -> None:
     """The search's meta-device check (its max_params) sees a Backbone spec like any other."""
-    from autolit.search.feasibility import DataInfo, check_feasible
+    from autolit.search.run.feasibility import DataInfo, check_feasible
 
     layers = [{"Backbone": {"name": "tf_efficientnet_lite0", "weights": "imagenet", "trainable": "last:1"}}, *HEAD]
     info = DataInfo((3, 224, 224), 2)
@@ -100,7 +100,7 @@ def test_search_feasibility_counts_the_backbone(blocked_network: list[str]) -> N
 
 def test_a_searched_backbone_name_builds_at_every_probe(blocked_network: list[str]) -> None:
     """``name`` and ``trainable`` are ranges like any layer argument; each probe resolves on meta."""
-    from autolit.search.feasibility import DataInfo, check_feasible
+    from autolit.search.run.feasibility import DataInfo, check_feasible
     from autolit.search.space import parse_space, probe_chooser, sample
 
     space = parse_space({"model.layers": [

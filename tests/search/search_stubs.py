@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from autolit.search.callbacks import PruningReporter
-from autolit.search.feasibility import DataInfo
-from autolit.search.objective import Objective
+from autolit.search.run.callbacks import PruningReporter
+from autolit.search.run.feasibility import DataInfo
+from autolit.search.run.objective import Objective
 
 INFO = DataInfo(input_shape=(1, 8, 8), n_labels=10)
 

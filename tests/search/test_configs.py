@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autolit.search.config import load_search_config
-from autolit.search.feasibility import DataInfo, probe_space
+from autolit.search.run.feasibility import DataInfo, probe_space
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "search").glob("*.yaml"))
 SHAPES = {"digits": DataInfo((1, 8, 8), 10), "mnist": DataInfo((1, 28, 28), 10),

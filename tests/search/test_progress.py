@@ -8,8 +8,8 @@ import io
 import optuna
 from optuna.trial import TrialState
 
-from autolit.search import progress as progress_lib
-from autolit.search.progress import Progress, trial_line
+from autolit.search.run import progress as progress_lib
+from autolit.search.run.progress import Progress, trial_line
 from autolit.search.storage import open_storage
 
 
@@ -53,8 +53,8 @@ def test_a_trial_a_config_error_ended_says_so_and_is_not_counted(tmp_path):
 
     from autolit.errors import UserError
     from autolit.search.config import load_search_config
-    from autolit.search.devices import Slot
-    from autolit.search.objective import Objective
+    from autolit.search.run.devices import Slot
+    from autolit.search.run.objective import Objective
     from autolit.search.records import trial_record
     from autolit.search.study import n_counted
 

@@ -69,8 +69,8 @@ def test_trials_release_trainer_model_data_and_loggers(tmp_path, tiny_store, mon
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from autolit.search.config import load_search_config
-    from autolit.search.devices import cpu_slots
-    from autolit.search.objective import make_objective
+    from autolit.search.run.devices import cpu_slots
+    from autolit.search.run.objective import make_objective
     from autolit.search.study import TrialFailed
 
     path = write_configs(tmp_path, fit=real_fit_config(tiny_store), space=SPACE, study={"name": "mem"})
@@ -92,8 +92,8 @@ def test_an_interrupt_inside_a_trials_fit_fails_the_trial(tmp_path, tiny_store, 
     import lightning.pytorch as pl
 
     from autolit.search.config import load_search_config
-    from autolit.search.devices import cpu_slots
-    from autolit.search.objective import Objective
+    from autolit.search.run.devices import cpu_slots
+    from autolit.search.run.objective import Objective
     from autolit.training import run_fit
 
     class Interrupt(pl.Callback):

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from autolit.search.report import write_report
-from autolit.search.report_plots import importances, snapshot
+from autolit.search.report.plots import importances, snapshot
 from autolit.search.storage import open_storage
 
 import chromium
@@ -156,9 +156,9 @@ def test_best_yaml_of_a_retried_trial_has_the_seed_its_fit_ran_with(tmp_path):
     from search_stubs import stub_info
 
     from autolit.search.config import load_search_config
-    from autolit.search.devices import Slot
-    from autolit.search.objective import Objective
-    from autolit.search.report_best import write_best
+    from autolit.search.run.devices import Slot
+    from autolit.search.run.objective import Objective
+    from autolit.search.report.best import write_best
 
     path = write_configs(tmp_path, study={"seed": 7}, space={
         "optimizer.init_args.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}})

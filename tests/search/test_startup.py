@@ -83,10 +83,19 @@ def test_a_journal_where_none_can_be_written_is_one_line(tmp_path):
         open_storage(str(tmp_path))
 
 
-def test_a_negative_timeout_is_refused(tmp_path):
-    with pytest.raises(UserError, match=r"--timeout \(or study\.timeout\) -5\.0: give a number of seconds > 0"):
-        main(["--config", str(write_configs(tmp_path)), "--timeout", "-5", "--devices", "cpu:1",
+@pytest.mark.parametrize("value", ["-5", "0", "nan"])
+def test_a_timeout_that_is_not_positive_is_refused_on_the_command_line(tmp_path, value):
+    with pytest.raises(UserError, match=rf"^--timeout is {value if value != '0' else '0.0'}.*: give a number of seconds > 0"):
+        main(["--config", str(write_configs(tmp_path)), "--timeout", value, "--devices", "cpu:1",
               "--runs-dir", str(tmp_path)], factory=search_stubs.stub_factory, data_info=search_stubs.stub_info)
+
+
+def test_a_zero_timeout_is_refused_in_the_config_as_on_the_command_line(tmp_path):
+    """One rule for the budget: ``study.timeout: 0`` was accepted by the config and refused by the CLI."""
+    config = write_configs(tmp_path, study={"timeout": 0})
+    with pytest.raises(UserError, match=r"study\.timeout is 0: give a number of seconds > 0"):
+        main(["--config", str(config), "--devices", "cpu:1", "--runs-dir", str(tmp_path)],
+             factory=search_stubs.stub_factory, data_info=search_stubs.stub_info)
 
 
 def test_a_runs_dir_that_cannot_be_written_stops_before_any_trial(tmp_path):
@@ -110,7 +119,7 @@ def test_a_repeat_count_out_of_range_is_refused(tmp_path):
 def test_feasibility_sees_a_pretrained_backbones_input_size_and_channels(tiny_store):
     """autolit.fit feeds a pretrained Backbone what its weights expect (3x224x224 for torchvision's),
     not the grey 8 px store: the search's meta-device check must measure the same input."""
-    from autolit.search.feasibility import check_feasible, data_info_for, layers_of
+    from autolit.search.run.feasibility import check_feasible, data_info_for, layers_of
 
     config = {"model": {"task": "multiclass", "layers": [
         {"Backbone": {"name": "mobilenet_v3_small", "library": "torchvision", "weights": "imagenet"}},

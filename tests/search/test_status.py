@@ -10,7 +10,7 @@ import time
 
 import optuna
 
-from autolit.search.callbacks import PruningReporter
+from autolit.search.run.callbacks import PruningReporter
 from autolit.search.status import abbreviate, format_table
 from autolit.search.storage import open_storage
 

@@ -12,8 +12,8 @@ from search_configs import write_configs
 from optuna.trial import TrialState
 
 from autolit.errors import UserError
-from autolit.search.callbacks import PruningReporter
-from autolit.search.devices import parse_devices
+from autolit.search.run.callbacks import PruningReporter
+from autolit.search.run.devices import parse_devices
 from autolit.search.records import best_trial
 from autolit.search.status import format_table
 from autolit.search.storage import check_storage, open_storage, recover_stale
@@ -169,9 +169,9 @@ def test_out_of_memory_trial_is_pruned_with_its_memory_released(tmp_path, monkey
 
     import torch
 
-    from autolit.search import objective
+    from autolit.search.run import objective
     from autolit.search.config import load_search_config
-    from autolit.search.devices import parse_devices
+    from autolit.search.run.devices import parse_devices
 
     held = []
 
@@ -232,9 +232,9 @@ def test_recover_stale_with_a_tag_fails_only_that_workers_trials(tmp_path):
 def test_a_worker_restart_leaves_a_live_peers_untagged_trial_running(tmp_path, monkeypatch):
     """The driver restarting a dead worker used to fail every untagged RUNNING trial: a live peer's
     trial between ask() and its tag, whose next write then crashed that healthy peer."""
-    from autolit.search import driver
-    from autolit.search.devices import Slot
-    from autolit.search.worker import WorkerJob
+    from autolit.search.run import driver
+    from autolit.search.run.devices import Slot
+    from autolit.search.run.worker import WorkerJob
 
     study = _journal_study(tmp_path)
     dead_pid = 999_999_997
@@ -269,7 +269,7 @@ def test_resuming_with_another_metric_is_refused(tmp_path):
     from pathlib import Path
 
     from autolit.search.config import load_search_config
-    from autolit.search.driver import SearchRun, open_study
+    from autolit.search.run.driver import SearchRun, open_study
 
     def run(metric):
         path = write_configs(tmp_path, study={"metric": metric, "direction": "maximize"})
@@ -288,8 +288,8 @@ def test_resuming_with_another_metric_is_refused(tmp_path):
 def test_constant_liar_whenever_trials_may_run_in_parallel(search_yaml, storage, n_workers, liar):
     """PostgreSQL: workers of other hosts' launches run beside this one's single worker."""
     from autolit.search.config import load_search_config
-    from autolit.search.devices import Slot
-    from autolit.search.worker import WorkerJob, worker_sampler
+    from autolit.search.run.devices import Slot
+    from autolit.search.run.worker import WorkerJob, worker_sampler
 
     job = WorkerJob(config_path=str(search_yaml), storage=storage, study_name="s", n_trials=2, deadline=None,
                     slot=Slot(index=0, accelerator="cpu"), runs_dir="runs", n_workers=n_workers,

@@ -17,10 +17,10 @@ from optuna.trial import TrialState
 
 from autolit.errors import UserError
 from autolit.search.config import load_search_config
-from autolit.search.devices import parse_devices
-from autolit.search.driver import SearchRun, make_jobs, open_study, run_search
+from autolit.search.run.devices import parse_devices
+from autolit.search.run.driver import SearchRun, make_jobs, open_study, run_search
 from autolit.search.storage import open_storage
-from autolit.search.worker import run_worker
+from autolit.search.run.worker import run_worker
 
 import search_stubs
 from search_configs import FIT, write_configs

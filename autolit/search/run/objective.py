@@ -26,11 +26,11 @@ from typing import Any
 import optuna
 
 from autolit.errors import UserError
-from autolit.search.callbacks import make_pruning_callback
+from autolit.search.run.callbacks import make_pruning_callback
 from autolit.search.config import SearchConfig, trial_fit_config
-from autolit.search.devices import Slot
-from autolit.search.feasibility import DataInfo, check_feasible, data_info_for, layers_of, task_of
-from autolit.search.lifetime import output_to
+from autolit.search.run.devices import Slot
+from autolit.search.run.feasibility import DataInfo, check_feasible, data_info_for, layers_of, task_of
+from autolit.search.run.lifetime import output_to
 from autolit.search.records import CHECKPOINT, N_LAYERS, N_PARAMS, RUN_DIR, SLOT, TRIAL_LOG, trial_dir
 from autolit.search.space import sample, trial_chooser
 from autolit.search.storage import PROCESS_ATTR, WORKER_ATTR, process_identity, worker_tag

@@ -13,7 +13,7 @@ import json
 import math
 from typing import Any
 
-from autolit.search.report_plots import Figure
+from autolit.search.report.plots import Figure
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}

@@ -28,8 +28,8 @@ import optuna
 from autolit.errors import UserError
 from autolit.search import study as study_lib
 from autolit.search.config import SearchConfig, load_search_config
-from autolit.search.devices import Slot
-from autolit.search.lifetime import redirect_output
+from autolit.search.run.devices import Slot
+from autolit.search.run.lifetime import redirect_output
 from autolit.system import die_with_parent
 from autolit.search.records import worker_log
 from autolit.search.storage import is_rdb, open_storage

@@ -28,10 +28,10 @@ from pathlib import Path
 import optuna
 
 from autolit.errors import UserError
-from autolit.search import report_plots as plots
+from autolit.search.report import plots
 from autolit.search.records import best_trial, param_order, state_counts, study_records
-from autolit.search.report_best import BestFiles, write_best
-from autolit.search.report_html import page
+from autolit.search.report.best import BestFiles, write_best
+from autolit.search.report.html import page
 
 FIXED = ["rank", "number", "value", "state", "detail", "reason", "n_layers", "n_params", "epochs",
          "duration_s", "slot", "worker", "retry_of", "start", "complete", "run_dir"]

@@ -4,7 +4,7 @@ The parent creates the study (``load_if_exists``) and fails the stale RUNNING tr
 runs before any worker starts, so workers only ever load it. It restarts a worker that crashed
 (not one that stopped on a config error) at most ``MAX_RESTARTS`` times per slot; a slot that
 keeps dying stops the search with one line naming the slot, the exit code and the log to read.
-While workers run it prints one line per finished trial (:mod:`autolit.search.progress`).
+While workers run it prints one line per finished trial (:mod:`autolit.search.run.progress`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,14 @@ import optuna
 
 from autolit.errors import UserError
 from autolit.search import study as study_lib
-from autolit.search.config import SearchConfig
-from autolit.search.devices import Slot
-from autolit.search.progress import Progress
+from autolit.search.config import SearchConfig, check_timeout, load_search_config
+from autolit.search.run.devices import Slot, parse_devices
+from autolit.search.run.feasibility import DataInfo, data_info_for, probe_space
+from autolit.search.run.progress import Progress
 from autolit.search.records import RUN_DIR, TRIAL_LOG
-from autolit.search.storage import WORKER_ATTR, is_rdb, open_storage, recover_stale, worker_tag
-from autolit.search.worker import EXIT_USER_ERROR, ObjectiveFactory, WorkerJob, respawn, spawn_workers, stop_all
+from autolit.search.storage import (WORKER_ATTR, check_storage, default_storage, is_rdb, open_storage,
+                                    recover_stale, worker_tag)
+from autolit.search.run.worker import EXIT_USER_ERROR, ObjectiveFactory, WorkerJob, respawn, spawn_workers, stop_all
 
 MAX_RESTARTS = 2
 POLL_S = 1.0
@@ -47,6 +50,63 @@ class SearchRun:
     timeout: float | None
     slots: list[Slot]
     runs_dir: Path
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """A search as the user asks for it (the CLI's flags; ``None``: the config's value)."""
+
+    config: str | Path
+    n_trials: int | None = None
+    timeout: float | None = None
+    devices: str = "auto"
+    per_device: int = 1
+    storage: str | None = None
+    study_name: str | None = None
+    runs_dir: Path = Path("runs/search")
+
+
+def prepare(request: SearchRequest, data_info: Callable[[dict], DataInfo] | None = None) -> SearchRun:
+    """Merge the request into its config, check everything and probe the space (which builds the
+    trials' store once, here), before any worker starts; a mistake is a :class:`UserError`."""
+    cfg = load_search_config(request.config)
+    name = request.study_name or cfg.study.name
+    n_trials = cfg.study.n_trials if request.n_trials is None else request.n_trials
+    if n_trials < 1:
+        raise UserError(f"--n-trials {n_trials}: give 1 or more")
+    timeout = cfg.study.timeout if request.timeout is None else check_timeout(request.timeout, "--timeout")
+    storage = check_storage(request.storage or default_storage(request.runs_dir, name))
+    slots = parse_devices(request.devices, request.per_device)
+    _check_writable(Path(request.runs_dir) / name)
+    probe_space(cfg, data_info or data_info_for)  # what trials get (overrides applied)
+    return SearchRun(cfg=cfg, storage=storage, study_name=name, n_trials=n_trials, timeout=timeout,
+                     slots=slots, runs_dir=Path(request.runs_dir))
+
+
+def launch(request: SearchRequest, *, factory: ObjectiveFactory | None = None,
+           data_info: Callable[[dict], DataInfo] | None = None) -> optuna.Study:
+    """``python -m autolit.search``: prepare, say what runs where, run. ``factory``/``data_info``
+    replace the real objective and data probe (tests pass stubs)."""
+    from autolit.search.run.objective import make_objective
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our lines say what happens, not optuna's INFO
+    run = prepare(request, data_info)
+    print(f"study {run.study_name}: {run.n_trials} trials on {len(run.slots)} worker(s) "
+          f"[{', '.join(s.label for s in run.slots)}], storage {run.storage}; each trial logs to "
+          f"{run.runs_dir / run.study_name}/trial_<n>/trial.log", flush=True)
+    return run_search(run, factory or make_objective)
+
+
+def _check_writable(folder: Path) -> None:
+    """Trial folders and worker logs go here: refuse a place that cannot take them before any trial."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"--runs-dir: cannot write trial folders in {folder} ({exc.strerror or exc}): "
+                        "give a writable --runs-dir with free space") from None
 
 
 def open_study(run: SearchRun) -> optuna.Study:
