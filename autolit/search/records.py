@@ -8,7 +8,6 @@ user attribute so ``status``/``best``/``report`` find it from the storage alone.
 from __future__ import annotations
 
 import math
-import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autolit.search.storage import WORKER_ATTR
-from autolit.search.study import CONFIG_ERROR, REASON, RETRY_OF
+from autolit.search.study import CONFIG_ERROR, OUTCOME_EPOCH, PRUNED_BY_PRUNER, REASON, RETRY_OF, outcome_of
 
 RUN_DIR = "run_dir"
 CHECKPOINT = "best_checkpoint"
@@ -86,16 +85,15 @@ def duration_s(trial: FrozenTrial, now: datetime | None = None) -> float | None:
 
 def state_detail(trial: FrozenTrial) -> str:
     """What a state means for this trial: the prune epoch or kind, the failure kind, a retry."""
-    reason = str(trial.user_attrs.get(REASON, ""))
+    code = outcome_of(trial)
+    if trial.state == TrialState.PRUNED and code == PRUNED_BY_PRUNER and OUTCOME_EPOCH in trial.user_attrs:
+        return f"epoch {trial.user_attrs[OUTCOME_EPOCH]}"
+    if trial.state in (TrialState.PRUNED, TrialState.FAIL) and code is not None:
+        return code.replace("_", " ") if code == CONFIG_ERROR else code
     if trial.state == TrialState.PRUNED:
-        if reason.startswith("pruned at epoch"):
-            match = re.match(r"pruned at epoch (\d+)", reason)
-            return f"epoch {match.group(1)}" if match else "pruner"
-        return reason.split(":", 1)[0] or "pruned"
-    if trial.state == TrialState.FAIL and CONFIG_ERROR in trial.user_attrs and not reason:
-        return "config error"
+        return "pruned"
     if trial.state == TrialState.FAIL:
-        return reason.split(":", 1)[0] if reason else "worker died"
+        return "worker died"
     if trial.state == TrialState.RUNNING:
         return f"epoch {epochs_reached(trial)}"
     if trial.state == TrialState.WAITING:
@@ -118,7 +116,9 @@ def trial_record(trial: FrozenTrial, now: datetime | None = None) -> dict[str, A
         "value": value,
         "state": trial.state.name,
         "detail": state_detail(trial),
-        "reason": str(attrs.get(REASON) or attrs.get(CONFIG_ERROR, "")),
+        "outcome": outcome_of(trial),
+        "outcome_epoch": attrs.get(OUTCOME_EPOCH),
+        "reason": str(attrs.get(REASON, "")),
         "n_layers": attrs.get(N_LAYERS),
         "n_params": attrs.get(N_PARAMS),
         "epochs": epochs_reached(trial),

@@ -15,7 +15,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
 
 SAMPLERS: dict[str, type] = {
     "TPESampler": optuna.samplers.TPESampler,
@@ -31,13 +31,39 @@ PRUNERS: dict[str, type] = {
     "ThresholdPruner": optuna.pruners.ThresholdPruner,
     "NopPruner": optuna.pruners.NopPruner,
 }
-# User attribute set by the objective on a trial it finished on purpose (pruned or failed with a
-# reason); a trial failed because its worker died has none, is retried and does not count.
+# How a trial ended on purpose, as data: the objective sets OUTCOME to one of OUTCOMES, REASON to
+# the human-readable detail, and OUTCOME_EPOCH where an epoch tells when (the pruner's rung). A
+# trial FAILed because its worker died has no OUTCOME: it is retried once and does not count.
+OUTCOME = "outcome"
+OUTCOME_EPOCH = "outcome_epoch"
 REASON = "reason"
 RETRY_OF = "retry_of"
-# Set instead of REASON on a trial a config mistake (UserError) ended: that stopped the search; the
-# trial neither counts nor is retried, and a rerun with the config fixed runs it afresh.
+PRUNED_BY_PRUNER = "pruned"            # the pruner stopped it after OUTCOME_EPOCH (PRUNED)
+INFEASIBLE = "infeasible"              # the spec cannot be built or is over max_params (PRUNED, no training)
+CUDA_OOM = "cuda_oom"                  # (PRUNED)
+NON_FINITE_LOSS = "non_finite_loss"    # (PRUNED)
+NON_FINITE_METRIC = "non_finite_metric"  # (PRUNED)
+ERROR = "error"                        # any other exception in the fit (FAIL, traceback in error.txt)
+# A config mistake (UserError) ended it and stopped the search: the trial neither counts nor is
+# retried, and a rerun with the config fixed runs it afresh (FAIL).
 CONFIG_ERROR = "config_error"
+OUTCOMES = (PRUNED_BY_PRUNER, INFEASIBLE, CUDA_OOM, NON_FINITE_LOSS, NON_FINITE_METRIC, ERROR, CONFIG_ERROR)
+
+
+def set_outcome(trial: optuna.Trial, code: str, reason: str, epoch: int | None = None) -> None:
+    """Record why ``trial`` is about to end (before it is pruned, failed or stops the search)."""
+    if code not in OUTCOMES:
+        raise ValueError(f"unknown trial outcome {code!r}; known: {OUTCOMES}")
+    trial.set_user_attr(OUTCOME, code)
+    trial.set_user_attr(REASON, one_line(reason, 500))
+    if epoch is not None:
+        trial.set_user_attr(OUTCOME_EPOCH, int(epoch))
+
+
+def outcome_of(trial: FrozenTrial) -> str | None:
+    """The trial's outcome code, or ``None`` (complete, running, waiting, or its worker died)."""
+    code = trial.user_attrs.get(OUTCOME)
+    return code if code in OUTCOMES else None
 
 
 class TrialFailed(RuntimeError):
@@ -146,7 +172,7 @@ def counts(trial: FrozenTrial) -> bool:
     """Whether a trial counts toward the study's trial budget (a decided outcome)."""
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
-    return trial.state == TrialState.FAIL and REASON in trial.user_attrs
+    return trial.state == TrialState.FAIL and outcome_of(trial) not in (None, CONFIG_ERROR)
 
 
 def n_counted(study: optuna.Study) -> int:

@@ -13,7 +13,7 @@ import yaml
 from optuna.trial import TrialState
 
 from autolit.search.storage import WORKER_ATTR
-from autolit.search.study import REASON
+from autolit.search.study import OUTCOME
 from tests.synthetic import write_store
 
 pytestmark = pytest.mark.gpu
@@ -61,7 +61,7 @@ def study(tmp_path_factory) -> list[optuna.trial.FrozenTrial]:
 def test_out_of_memory_is_pruned_as_cuda_oom_and_freed(study):
     oom = study[0]
     assert oom.params == TRIALS[0]
-    assert oom.state == TrialState.PRUNED and oom.user_attrs[REASON].startswith("cuda_oom"), oom.user_attrs
+    assert oom.state == TrialState.PRUNED and oom.user_attrs[OUTCOME] == "cuda_oom", oom.user_attrs
     before, after = oom.user_attrs["cuda_allocated_before"], oom.user_attrs["cuda_allocated_after"]
     assert after <= before + (16 << 20), (before, after)  # the trial's tensors are gone
 
@@ -69,7 +69,7 @@ def test_out_of_memory_is_pruned_as_cuda_oom_and_freed(study):
 def test_nan_loss_under_bf16_ends_only_its_trial(study):
     nan = study[2]
     assert nan.params == TRIALS[2]
-    assert nan.state == TrialState.PRUNED and nan.user_attrs[REASON].startswith("non_finite_loss"), nan.user_attrs
+    assert nan.state == TrialState.PRUNED and nan.user_attrs[OUTCOME] == "non_finite_loss", nan.user_attrs
 
 
 def test_the_same_worker_completes_the_next_trials(study):

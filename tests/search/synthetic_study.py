@@ -61,11 +61,12 @@ def make_study(storage: optuna.storages.BaseStorage | str | None, name: str, n: 
         state = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL,
                  "infeasible": TrialState.PRUNED, "running": TrialState.RUNNING}[kind]
         if kind == "pruned":
-            attrs["reason"] = f"pruned at epoch {epochs - 1} (val/acc={curve[epochs - 1]:.4g})"
+            attrs.update(outcome="pruned", outcome_epoch=epochs - 1,
+                         reason=f"val/acc={curve[epochs - 1]:.4g} at epoch {epochs - 1}")
         elif kind == "infeasible":
-            attrs["reason"] = f"infeasible: {attrs['n_params'] * 3} parameters > study.max_params 300000"
+            attrs.update(outcome="infeasible", reason=f"{attrs['n_params'] * 3} parameters > study.max_params 300000")
         elif kind == "fail":
-            attrs["reason"] = "error: ValueError: a bug in the fit"
+            attrs.update(outcome="error", reason="ValueError: a bug in the fit")
         trials.append(FrozenTrial(
             number=number, trial_id=number, state=state, value=final if kind == "complete" else None,
             values=None, params=params, distributions=dists, user_attrs=attrs, system_attrs={},

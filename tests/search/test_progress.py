@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 from autolit.search.run import progress as progress_lib
 from autolit.search.run.progress import Progress, trial_line
 from autolit.search.storage import open_storage
+from autolit.search.study import set_outcome
 
 
 class Terminal(io.StringIO):
@@ -18,13 +19,14 @@ class Terminal(io.StringIO):
         return True
 
 
-def _finish(study, state, value=None, reason=None, epochs=0, slot="cpu#1"):
+def _finish(study, state, value=None, outcome=None, epochs=0, slot="cpu#1"):
+    """A finished trial; ``outcome`` is ``(code, detail, epoch)`` as the objective records it."""
     trial = study.ask()
     trial.set_user_attr("slot", slot)
     for epoch in range(epochs):
         trial.report(0.5 + 0.1 * epoch, epoch)
-    if reason:
-        trial.set_user_attr("reason", reason)
+    if outcome:
+        set_outcome(trial, *outcome)
     study.tell(trial, value, state=state)
     return study.trials[-1]
 
@@ -35,11 +37,14 @@ def test_one_line_per_outcome(tmp_path):
     best = study.best_trial
     assert trial_line(done, "val/acc", best).startswith("trial 0 [cpu#1] COMPLETE val/acc=0.9139 (4 epochs, ")
     assert trial_line(done, "val/acc", best).endswith(" s) best=0.9139 #0")
-    pruned = _finish(study, TrialState.PRUNED, reason="pruned at epoch 1 (val/acc=0.6)", epochs=2)
+    pruned = _finish(study, TrialState.PRUNED, outcome=("pruned", "val/acc=0.6 at epoch 1", 1), epochs=2)
     assert "PRUNED at epoch 1 val/acc=0.6000 (2 epochs," in trial_line(pruned, "val/acc", best)
-    oom = _finish(study, TrialState.PRUNED, reason="cuda_oom: CUDA out of memory. Tried to allocate 2 GiB")
+    # the epoch is read from its attribute, not from the text: a detail that says otherwise changes nothing
+    other = _finish(study, TrialState.PRUNED, outcome=("pruned", "at epoch 7", 0), epochs=1)
+    assert "PRUNED at epoch 0 " in trial_line(other, "val/acc", best)
+    oom = _finish(study, TrialState.PRUNED, outcome=("cuda_oom", "CUDA out of memory. Tried to allocate 2 GiB"))
     assert "PRUNED cuda_oom: CUDA out of memory. Tried to allocate 2 GiB (0 epochs," in trial_line(oom, "val/acc", None)
-    failed = _finish(study, TrialState.FAIL, reason="error: ValueError: a bug")
+    failed = _finish(study, TrialState.FAIL, outcome=("error", "ValueError: a bug"))
     assert "FAIL error: ValueError: a bug (0 epochs" in trial_line(failed, "val/acc", best)
     died = _finish(study, TrialState.FAIL)
     assert "FAIL its worker died (retried once)" in trial_line(died, "val/acc", best, retried=True)
@@ -77,7 +82,8 @@ def test_a_trial_a_config_error_ended_says_so_and_is_not_counted(tmp_path):
     assert "FAIL config error: data.store stores/nope does not exist: check the path (" in out.getvalue()
     assert "died" not in out.getvalue()
     record = trial_record(trial)
-    assert record["detail"] == "config error" and record["reason"].startswith("data.store stores/nope")
+    assert (record["outcome"], record["detail"]) == ("config_error", "config error")
+    assert record["reason"].startswith("data.store stores/nope")
 
 
 def test_progress_line_is_redrawn_on_a_terminal_and_rare_in_a_file(tmp_path, monkeypatch):

@@ -34,8 +34,9 @@ def test_report_writes_page_tables_and_every_figure(tmp_path, study):
     rows = list(csv.DictReader((out / "trials.csv").open()))
     assert len(rows) == 60 and {r["state"] for r in rows} == {"COMPLETE", "PRUNED", "FAIL", "RUNNING"}
     assert "layers.0.2.Conv2d.out_channels" in rows[0] and rows[0]["rank"] == "1"  # every parameter, best first
-    pruned = next(r for r in rows if r["reason"].startswith("pruned at epoch"))
-    assert pruned["detail"].startswith("epoch ") and pruned["epochs"] != "0"
+    pruned = next(r for r in rows if r["outcome"] == "pruned")
+    assert pruned["detail"] == f"epoch {pruned['outcome_epoch']}" and pruned["epochs"] != "0"
+    assert {r["outcome"] for r in rows if r["state"] == "PRUNED"} == {"pruned", "infeasible"}
     running = next(r for r in rows if r["state"] == "RUNNING")
     assert running["slot"].startswith("cpu#") and running["n_layers"] and running["n_params"]
     records = json.loads((out / "trials.json").read_text())

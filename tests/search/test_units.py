@@ -17,7 +17,7 @@ from autolit.search.run.devices import parse_devices
 from autolit.search.records import best_trial
 from autolit.search.status import format_table
 from autolit.search.storage import check_storage, open_storage, recover_stale
-from autolit.search.study import n_counted
+from autolit.search.study import n_counted, set_outcome
 
 
 def test_sqlite_and_unknown_urls_refused():
@@ -59,11 +59,20 @@ def test_counted_trials_exclude_worker_deaths(tmp_path):
     study = _journal_study(tmp_path)
     study.tell(study.ask(), 0.5)
     t = study.ask()
-    t.set_user_attr("reason", "error: ValueError")
+    set_outcome(t, "error", "ValueError: a bug")
     study.tell(t, state=TrialState.FAIL)
-    study.tell(study.ask(), state=TrialState.FAIL)  # died: no reason, not counted
+    study.tell(study.ask(), state=TrialState.FAIL)  # died: no outcome, not counted
+    t = study.ask()
+    set_outcome(t, "config_error", "data.store: /nowhere does not exist")
+    study.tell(t, state=TrialState.FAIL)  # stopped the search: not counted, runs afresh after the fix
     study.tell(study.ask(), state=TrialState.PRUNED)
     assert n_counted(study) == 3
+
+
+def test_an_unknown_outcome_code_is_a_bug_not_a_record(tmp_path):
+    study = _journal_study(tmp_path)
+    with pytest.raises(ValueError, match="unknown trial outcome 'pruned at epoch 1'"):
+        set_outcome(study.ask(), "pruned at epoch 1", "free text where a code belongs")
 
 
 @pytest.mark.parametrize("spec, per, want", [
@@ -109,7 +118,7 @@ def _trainer(epoch, acc, sanity=False):
                            should_stop=False)
 
 
-def test_pruning_reporter_stops_trainer_then_raises_after_fit():
+def test_pruning_reporter_stops_the_trainer_and_keeps_the_epoch():
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.5))
     trial = study.ask()
     cb = PruningReporter(trial, "val/acc")
@@ -121,8 +130,7 @@ def test_pruning_reporter_stops_trainer_then_raises_after_fit():
     bad = _trainer(1, 0.1)
     cb.on_validation_end(bad, None)
     assert bad.should_stop and cb.pruned_at == 1  # stop cleanly, no raise inside the loop
-    with pytest.raises(optuna.TrialPruned, match=r"pruned at epoch 1 \(val/acc=0\.1\)"):
-        cb.check_pruned()
+    assert cb.verdict() == "val/acc=0.1 at epoch 1"
 
 
 def test_table_ranks_best_first(tmp_path):
@@ -133,14 +141,15 @@ def test_table_ranks_best_first(tmp_path):
         t.suggest_int("layers.0.repeat", 1, 3)
         study.tell(t, value)
     t = study.ask()
-    t.set_user_attr("reason", "infeasible: 9 parameters > study.max_params 1")
+    set_outcome(t, "infeasible", "9 parameters > study.max_params 1")
     study.tell(t, state=TrialState.PRUNED)
     text = format_table(study)
     lines = text.splitlines()
     assert lines[0] == "study s: 2 complete, 1 pruned (maximize)"
     assert lines[2].split()[:3] == ["1", "0.9000", "COMPLETE"] and "lr=" in lines[2] and "L0.n=" in lines[2]
     assert lines[3].split()[:3] == ["0", "0.5000", "COMPLETE"]
-    assert lines[4].split()[:3] == ["2", "-", "PRUNED"] and "infeasible" in lines[4]
+    assert lines[4].split()[:4] == ["2", "-", "PRUNED", "infeasible"]
+    assert lines[5].strip() == "9 parameters > study.max_params 1"
     assert "lr = optimizer.init_args.lr" in text and "n = repeat count" in text  # the legend
     assert best_trial(study).number == 1
 
@@ -190,7 +199,8 @@ def test_out_of_memory_trial_is_pruned_with_its_memory_released(tmp_path, monkey
     study.optimize(run, n_trials=1)
     trial = study.trials[0]
     assert trial.state == TrialState.PRUNED
-    assert trial.user_attrs["reason"].startswith("cuda_oom: CUDA out of memory")
+    assert trial.user_attrs["outcome"] == "cuda_oom"
+    assert trial.user_attrs["reason"].startswith("CUDA out of memory")
     assert alive_when_freed and not any(alive_when_freed)
 
 

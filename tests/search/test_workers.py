@@ -65,7 +65,7 @@ def test_nan_loss_is_pruned_with_reason_and_study_goes_on(tmp_path):
     study = _run_here(write_configs(tmp_path, fit=fit), tmp_path, n=3)
     trials = study.get_trials()
     assert len(trials) == 3 and all(t.state == TrialState.PRUNED for t in trials)
-    assert all(t.user_attrs["reason"].startswith("non_finite_loss:") for t in trials)
+    assert all(t.user_attrs["outcome"] == "non_finite_loss" for t in trials)
 
 
 def test_pruner_stops_trial_and_records_epoch_in_reason(tmp_path):
@@ -73,25 +73,26 @@ def test_pruner_stops_trial_and_records_epoch_in_reason(tmp_path):
     study = _run_here(write_configs(tmp_path, study=study_cfg), tmp_path, n=2)
     trials = study.get_trials()
     assert len(trials) == 2 and all(t.state == TrialState.PRUNED for t in trials)
-    assert all(t.user_attrs["reason"].startswith("pruned at epoch 0 (val/acc=") for t in trials)
+    assert all((t.user_attrs["outcome"], t.user_attrs["outcome_epoch"]) == ("pruned", 0) for t in trials)
+    assert all(t.user_attrs["reason"].startswith("val/acc=") for t in trials)  # what the pruner saw
 
 
 def test_infeasible_spec_is_pruned_before_fitting(tmp_path):
     study_cfg = {"max_params": 700}  # Linear 64->10 at the low end is 650 params plus convs
     study = _run_here(write_configs(tmp_path, study=study_cfg), tmp_path, n=3)
-    reasons = [t.user_attrs.get("reason", "") for t in study.get_trials()]
-    assert any("study.max_params 700" in r for r in reasons)
-    for t in study.get_trials():
-        if "infeasible" in t.user_attrs.get("reason", ""):
-            assert t.state == TrialState.PRUNED
-            assert not (tmp_path / "runs" / "stub" / f"trial_{t.number}").exists()  # no device time
+    infeasible = [t for t in study.get_trials() if t.user_attrs.get("outcome") == "infeasible"]
+    assert infeasible and all("study.max_params 700" in t.user_attrs["reason"] for t in infeasible)
+    for t in infeasible:
+        assert t.state == TrialState.PRUNED
+        assert not (tmp_path / "runs" / "stub" / f"trial_{t.number}").exists()  # no device time
 
 
 def test_bug_in_fit_fails_trial_with_traceback(tmp_path):
     fit = {**FIT, "stub": {"bug": True}}
     study = _run_here(write_configs(tmp_path, fit=fit), tmp_path, n=2)
     t = study.get_trials()[0]
-    assert t.state == TrialState.FAIL and t.user_attrs["reason"].startswith("error: ValueError")
+    assert t.state == TrialState.FAIL and t.user_attrs["outcome"] == "error"
+    assert t.user_attrs["reason"].startswith("ValueError")
     assert "a bug in the fit" in (tmp_path / "runs" / "stub" / "trial_0" / "error.txt").read_text()
 
 

@@ -33,8 +33,8 @@ from autolit.search.records import best_trial, param_order, state_counts, study_
 from autolit.search.report.best import BestFiles, write_best
 from autolit.search.report.html import page
 
-FIXED = ["rank", "number", "value", "state", "detail", "reason", "n_layers", "n_params", "epochs",
-         "duration_s", "slot", "worker", "retry_of", "start", "complete", "run_dir"]
+FIXED = ["rank", "number", "value", "state", "detail", "outcome", "outcome_epoch", "reason", "n_layers",
+         "n_params", "epochs", "duration_s", "slot", "worker", "retry_of", "start", "complete", "run_dir"]
 
 
 @dataclass

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autolit.search.records import SLOT, param_order
 from autolit.search.storage import WORKER_ATTR
-from autolit.search.study import REASON
+from autolit.search.study import INFEASIBLE, REASON, outcome_of
 
 MAX_MAIN = 6          # parameters in the slice and parallel-coordinate plots
 MIN_GROUP = 4         # complete trials a layer count needs for its own importances
@@ -221,12 +221,13 @@ def timeline(study: optuna.Study) -> Figure:
 
 
 def _kind(trial: FrozenTrial) -> str:
-    if trial.state == TrialState.PRUNED and str(trial.user_attrs.get(REASON, "")).startswith("infeasible"):
+    if outcome_of(trial) == INFEASIBLE:
         return "INFEASIBLE"
     return trial.state.name
 
 
 def _hover(trial: FrozenTrial) -> str:
     value = "" if trial.value is None else f" {trial.value:.4g}"
+    code = outcome_of(trial)
     reason = str(trial.user_attrs.get(REASON, ""))[:80]
-    return f"trial {trial.number} {trial.state.name}{value}<br>{reason}"
+    return f"trial {trial.number} {trial.state.name}{value}<br>{f'{code}: ' if code else ''}{reason}"

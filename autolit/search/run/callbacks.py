@@ -3,7 +3,7 @@
 Like ``optuna_integration.PyTorchLightningPruningCallback`` in its distributed mode, it does not
 raise inside the training loop: it sets ``trainer.should_stop`` so Lightning finishes the epoch,
 closes loggers and checkpoints normally, and the objective raises ``optuna.TrialPruned`` after
-``fit`` returns (:meth:`PruningReporter.check_pruned`).
+``fit`` returns (it reads :attr:`PruningReporter.pruned_at`).
 """
 
 from __future__ import annotations
@@ -56,10 +56,9 @@ class PruningReporter:
             warnings.warn(f"study metric {self.monitor!r} not logged; logged metrics: {names}", stacklevel=2)
             self._warned = True
 
-    def check_pruned(self) -> None:
-        """Raise ``optuna.TrialPruned`` if this trial was stopped by the pruner."""
-        if self.pruned_at is not None:
-            raise optuna.TrialPruned(f"pruned at epoch {self.pruned_at} ({self.monitor}={self.last_value:.4g})")
+    def verdict(self) -> str:
+        """What the pruner saw when it stopped the trial, e.g. ``val/acc=0.5012 at epoch 1``."""
+        return f"{self.monitor}={self.last_value:.4g} at epoch {self.pruned_at}"
 
 
 @lru_cache(maxsize=1)

@@ -2,13 +2,17 @@
 
 Outcomes, following keras-tuner's FailedTrialError vs FatalError split:
 
-* infeasible spec (shapes collapse, wrong head, over ``study.max_params``), CUDA out of memory
-  (``cuda_oom``), a NaN/inf loss → the trial is *pruned* with its ``reason`` user attribute
-  (pruned rather than failed so TPE learns to avoid that region) and the study goes on;
-* any other exception → the trial *fails* with its ``reason`` and the traceback in
-  ``trial_<n>/error.txt``; the study goes on;
-* :class:`~autolit.errors.UserError` (a config mistake) → recorded as the trial's ``config_error``
-  (neither counted nor retried), propagates and stops the search.
+* the pruner's verdict (``pruned``, with the epoch), an infeasible spec (``infeasible``: shapes
+  collapse, wrong head, over ``study.max_params``), CUDA out of memory (``cuda_oom``), a NaN/inf
+  loss or metric (``non_finite_loss`` / ``non_finite_metric``) → the trial is *pruned* (rather than
+  failed, so TPE learns to avoid that region) and the study goes on;
+* any other exception → the trial *fails* (``error``), its traceback in ``trial_<n>/error.txt``;
+  the study goes on;
+* :class:`~autolit.errors.UserError` (a config mistake, ``config_error``) → neither counted nor
+  retried; it propagates and stops the search.
+
+Each is recorded as data (:func:`autolit.search.study.set_outcome`: the code, the detail, the
+epoch), which the progress lines, ``status`` and the report read.
 
 What the fit prints (Lightning's banners, warnings) goes to ``trial_<n>/trial.log``.
 """
@@ -25,7 +29,8 @@ from typing import Any
 
 import optuna
 
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
+from autolit.search import study as study_lib
 from autolit.search.run.callbacks import make_pruning_callback
 from autolit.search.config import SearchConfig, trial_fit_config
 from autolit.search.run.devices import Slot
@@ -34,7 +39,7 @@ from autolit.search.run.lifetime import output_to
 from autolit.search.records import CHECKPOINT, N_LAYERS, N_PARAMS, RUN_DIR, SLOT, TRIAL_LOG, trial_dir
 from autolit.search.space import sample, trial_chooser
 from autolit.search.storage import PROCESS_ATTR, WORKER_ATTR, process_identity, worker_tag
-from autolit.search.study import CONFIG_ERROR, REASON, TrialFailed, fit_seed
+from autolit.search.study import TrialFailed, fit_seed
 
 FitFn = Callable[..., Any]
 
@@ -68,7 +73,7 @@ class Objective:
             trial.set_user_attr(RUN_DIR, str(run_dir))
             return self._fit(trial, config, run_dir)
         except UserError as exc:  # stops the search; the trial's line and row say why it failed
-            trial.set_user_attr(CONFIG_ERROR, " ".join(str(exc).split())[:500])
+            study_lib.set_outcome(trial, study_lib.CONFIG_ERROR, str(exc))
             raise
         finally:
             _free_memory()
@@ -86,7 +91,7 @@ class Objective:
             if n_params is not None:
                 trial.set_user_attr(N_PARAMS, n_params)
             if problem:
-                _prune(trial, f"infeasible: {problem}")
+                _prune(trial, study_lib.INFEASIBLE, problem)
         return config
 
     def _fit(self, trial: optuna.Trial, config: dict, run_dir: Path) -> float:
@@ -99,10 +104,8 @@ class Objective:
             except Exception as exc:  # noqa: BLE001 - every trial-level fault is recorded, see module doc
                 _handle_fault(trial, exc, run_dir)
                 raise  # not reached: _handle_fault raises
-        try:
-            pruning.check_pruned()
-        except optuna.TrialPruned as exc:
-            _prune(trial, str(exc))  # the table's note says at which epoch and value
+        if pruning.pruned_at is not None:
+            _prune(trial, study_lib.PRUNED_BY_PRUNER, pruning.verdict(), epoch=pruning.pruned_at)
         if getattr(result, "best_checkpoint", None):
             trial.set_user_attr(CHECKPOINT, str(result.best_checkpoint))
         return self._value(trial, result.metrics)
@@ -117,13 +120,13 @@ class Objective:
         value = float(metrics[metric])
         trial.set_user_attr("metrics", {k: float(v) for k, v in metrics.items()})
         if not math.isfinite(value):
-            _prune(trial, f"non_finite_metric: {metric}={value}")
+            _prune(trial, study_lib.NON_FINITE_METRIC, f"{metric}={value}")
         return value
 
 
-def _prune(trial: optuna.Trial, reason: str) -> None:
-    trial.set_user_attr(REASON, reason[:500])
-    raise optuna.TrialPruned(reason)
+def _prune(trial: optuna.Trial, code: str, detail: str, epoch: int | None = None) -> None:
+    study_lib.set_outcome(trial, code, detail, epoch)
+    raise optuna.TrialPruned(f"{code}: {detail}")
 
 
 def _handle_fault(trial: optuna.Trial, exc: Exception, run_dir: Path) -> None:
@@ -132,12 +135,12 @@ def _handle_fault(trial: optuna.Trial, exc: Exception, run_dir: Path) -> None:
 
     from autolit.modules import NonFiniteLossError
 
-    detail = " ".join(str(exc).split())[:300]
-    reason = None
+    detail = one_line(str(exc), 300)
+    code = None
     if isinstance(exc, torch.OutOfMemoryError):
-        reason = f"cuda_oom: {detail}"
+        code = study_lib.CUDA_OOM
     elif isinstance(exc, NonFiniteLossError):
-        reason = f"non_finite_loss: {detail}"
+        code = study_lib.NON_FINITE_LOSS
     else:
         text = "".join(traceback.format_exception(exc))
         print(text, file=sys.stderr, flush=True)  # into trial.log, with what led to it
@@ -146,9 +149,9 @@ def _handle_fault(trial: optuna.Trial, exc: Exception, run_dir: Path) -> None:
     # The fit's finished frames still hold the model, optimizer state and batches, and the exception
     # keeps them alive until Optuna drops it; clear them so Objective.__call__ frees that memory.
     traceback.clear_frames(exc.__traceback__)
-    if reason is not None:
-        _prune(trial, reason)
-    trial.set_user_attr(REASON, f"error: {type(exc).__name__}: {detail}")
+    if code is not None:
+        _prune(trial, code, detail)
+    study_lib.set_outcome(trial, study_lib.ERROR, f"{type(exc).__name__}: {detail}")
     raise TrialFailed(f"trial {trial.number} failed: {type(exc).__name__}: {detail}") from exc
 
 

@@ -19,6 +19,7 @@ from typing import TextIO
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from autolit.errors import one_line
 from autolit.search import study as study_lib
 from autolit.search.records import SLOT, duration_s, epochs_reached, rank_trials
 
@@ -44,20 +45,20 @@ def _metric(name: str, value: float | None) -> str:
 
 def trial_line(trial: FrozenTrial, metric: str, best: FrozenTrial | None, retried: bool = False) -> str:
     """The one line printed when ``trial`` finishes; ``retried``: a retry of it is queued."""
-    reason = str(trial.user_attrs.get(study_lib.REASON, ""))
-    config_error = str(trial.user_attrs.get(study_lib.CONFIG_ERROR, ""))
+    code = study_lib.outcome_of(trial)
+    reason = one_line(trial.user_attrs.get(study_lib.REASON, ""), 120)
     epochs = epochs_reached(trial)
     last = trial.intermediate_values[max(trial.intermediate_values)] if epochs else None
     if trial.state == TrialState.COMPLETE:
         what = f"COMPLETE {_metric(metric, trial.value)}"
-    elif trial.state == TrialState.PRUNED and reason.startswith("pruned at epoch"):
-        what = f"PRUNED at epoch {max(trial.intermediate_values)} {_metric(metric, last)}" if epochs else "PRUNED"
+    elif code == study_lib.PRUNED_BY_PRUNER:
+        what = f"PRUNED at epoch {trial.user_attrs.get(study_lib.OUTCOME_EPOCH, '?')} {_metric(metric, last)}"
+    elif code == study_lib.CONFIG_ERROR:
+        what = f"FAIL config error: {one_line(trial.user_attrs.get(study_lib.REASON, ''), 200)}"
+    elif code is not None:
+        what = f"{trial.state.name} {code}: {reason}"
     elif trial.state == TrialState.PRUNED:
-        what = f"PRUNED {' '.join(reason.split())[:120]}"
-    elif reason:
-        what = f"FAIL {' '.join(reason.split())[:120]}"
-    elif config_error:
-        what = f"FAIL config error: {config_error[:200]}"
+        what = "PRUNED"
     else:
         what = "FAIL its worker died (retried once)" if retried else "FAIL its worker died"
     noun = "epoch" if epochs == 1 else "epochs"
