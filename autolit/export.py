@@ -47,13 +47,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.checkpoint is not None) == from_study or (from_study and None in (args.storage, args.study_name)):
         raise UserError("pass either a checkpoint path or both --storage and --study-name, not both; e.g. "
                         "python -m autolit.export runs/digits/version_0/checkpoints/best.ckpt --out exports/digits")
-    ckpt = args.checkpoint
-    if ckpt is None:
-        from autolit.search.best import best_checkpoint  # an entry point may use the search room
+    options = {"quantize": args.quantize, "store": args.store, "tolerance": args.tolerance}
+    if from_study:
+        from autolit.search.best import export_best  # an entry point may use the search room
 
-        ckpt = best_checkpoint(args.storage, args.study_name)
-    report = export_checkpoint(ckpt, args.out, args.format, args.quantize, store=args.store,
-                               tolerance=args.tolerance)
+        report = export_best(args.storage, args.study_name, args.out, args.format, **options)
+    else:
+        report = export_checkpoint(args.checkpoint, args.out, args.format, **options)
     print(report.render())
     return 0
 

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from autolit.errors import one_line
 from autolit.modules.archs import arch_blocks, build_arch, find_library
 from autolit.modules.errors import fmt_shape, not_a_map, spec_error
 from autolit.modules.weights import IMAGENET, build_with_weights, check_weights_value, is_pretrained
@@ -114,7 +115,7 @@ def _build(library: str, name: str, in_chans: int, where: str) -> nn.Module:
     try:
         return build_arch(library, name, in_chans)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise spec_error(where, f"cannot build {library} {name}: {' '.join(str(exc).split())[:200]}; "
+        raise spec_error(where, f"cannot build {library} {name}: {one_line(str(exc))}; "
                                 f"fix: pick another architecture") from None
 
 
@@ -173,7 +174,7 @@ def _meta_trace(library: str, name: str, shape: tuple[int, ...], where: str) -> 
         y = model(torch.empty((_META_BATCH, *shape), device="meta"))  # (B, C, H, W) -> (B, F)
     except (RuntimeError, ValueError, AssertionError) as exc:
         raise spec_error(where, f"{name} fails on input {fmt_shape(shape)}: "
-                                f"{' '.join(str(exc).split())[:160]}; fix: use a larger data.image_size "
+                                f"{one_line(str(exc), 160)}; fix: use a larger data.image_size "
                                 f"(its weights expect the size in the pretrained config)") from None
     if not isinstance(y, torch.Tensor) or y.dim() != 2:
         raise spec_error(where, f"{name} does not return one (B, features) tensor; fix: pick another "

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
 from autolit.system import MAX_IMAGE_SIZE
 
 
@@ -90,12 +90,12 @@ def _unpickler_detail(exc: Exception) -> str:
     parts = [p.split("WeightsUnpickler error:")[-1].strip() for p in re.split(r"\n\s*\n", str(exc))
              if p.strip() and not p.strip().startswith(boilerplate)]
     parts = [p for p in parts if p]
-    return " ".join(" ".join(parts).split())[:200] if parts else "not a weights-only checkpoint"
+    return one_line(" ".join(parts)) if parts else "not a weights-only checkpoint"
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return " ".join(text[0].split())[:200] if text else type(exc).__name__
+    return one_line(text[0]) if text else type(exc).__name__
 
 
 def model_hparams(ckpt: dict[str, Any]) -> dict[str, Any]:

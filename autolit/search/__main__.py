@@ -57,6 +57,7 @@ def inspect_parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--export", type=Path, help="write the best trial's model here (autolit.export)")
         p.add_argument("--format", help="with --export: comma list of formats (default: autolit.export's, "
                        "torchscript,onnx)")
+        p.add_argument("--quantize", choices=("int8",), help="with --export: also write int8 models")
     return p
 
 
@@ -87,8 +88,9 @@ def inspect(command: str, args: argparse.Namespace) -> int:
     from autolit.search.records import best_trial, load_existing_study
     from autolit.search.status import format_table, status_json
 
-    if getattr(args, "format", None) is not None and args.export is None:
-        raise UserError("--format applies to --export: add --export DIR")
+    for flag in ("format", "quantize"):
+        if getattr(args, flag, None) is not None and args.export is None:
+            raise UserError(f"--{flag} applies to --export: add --export DIR")
     if getattr(args, "top", 1) < 1:
         raise UserError(f"--top {args.top}: give 1 or more rows")
     study = load_existing_study(args.storage, args.study_name)
@@ -107,12 +109,10 @@ def inspect(command: str, args: argparse.Namespace) -> int:
             raise UserError(f"study {args.study_name} has no completed trial yet: run the search first")
         print(f"best: trial {best.number} value {best.value:.4f} params {best.params}")
         if args.export is not None:
-            from autolit.deploy import DEFAULT_FORMATS, export_checkpoint
-            from autolit.search.best import trial_checkpoint
+            from autolit.search.best import export_best
 
-            report = export_checkpoint(trial_checkpoint(best), args.export, args.format or DEFAULT_FORMATS)
-            print(report.render())
-            print(f"exported trial {best.number} to {args.export}")
+            print(export_best(args.storage, args.study_name, args.export, args.format,
+                              quantize=args.quantize).render())
     return 0
 
 

@@ -1,10 +1,17 @@
-"""Which checkpoint a study's best trial left: what ``search best --export`` and
-``autolit.export --storage`` hand to :func:`autolit.deploy.export_checkpoint`."""
+"""The model a study hands over: which checkpoint its best trial left, and its export.
+
+``python -m autolit.search best --export DIR`` and ``python -m autolit.export --storage S
+--study-name X`` are one route: both call :func:`export_best`, so they pick the same checkpoint
+and export it with the same defaults and checks.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import optuna
 from optuna.trial import FrozenTrial
 
 from autolit.errors import UserError
@@ -23,11 +30,22 @@ def trial_checkpoint(trial: FrozenTrial) -> Path:
     return Path(path)
 
 
-def best_checkpoint(storage: str, study_name: str) -> Path:
-    """The best completed trial's checkpoint of a study (UserError when there is none)."""
-    best = best_trial(load_existing_study(storage, study_name))
+def best_model(study: optuna.Study) -> tuple[Path, str]:
+    """The checkpoint a study hands over and what it is (``trial 3 (val/acc 0.9884)``)."""
+    best = best_trial(study)
     if best is None:
-        raise UserError(f"study {study_name} in {storage} has no completed trial yet; fix: run the search "
-                        "first, or pass a checkpoint path")
-    print(f"study {study_name}: best trial {best.number} (value {best.value:.4g})")
-    return trial_checkpoint(best)
+        raise UserError(f"study {study.study_name} has no completed trial yet; fix: run the search first, "
+                        "or export a checkpoint path")
+    metric = study.user_attrs.get("metric", "value")
+    return trial_checkpoint(best), f"trial {best.number} ({metric} {best.value:.4g})"
+
+
+def export_best(storage: str, study_name: str, out: str | Path, formats: Sequence[str] | str | None = None,
+                **options: Any) -> Any:
+    """Export the model :func:`best_model` picks into ``out`` with :func:`autolit.deploy.export_checkpoint`
+    (``options``: its ``quantize``, ``store``, ``tolerance``); return its report."""
+    from autolit.deploy import DEFAULT_FORMATS, export_checkpoint
+
+    ckpt, what = best_model(load_existing_study(storage, study_name))
+    print(f"study {study_name}: exporting {what} from {ckpt}", flush=True)
+    return export_checkpoint(ckpt, out, formats or DEFAULT_FORMATS, **options)

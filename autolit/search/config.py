@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from autolit.errors import UserError, suggest
+from autolit.errors import UserError, one_line, suggest
 from autolit.search import study as study_lib
 from autolit.search.space import Space, parse_space
 
@@ -70,7 +70,7 @@ def read_yaml(path: Path, what: str) -> Any:
     except OSError as exc:
         raise UserError(f"{what} {path} cannot be read ({exc.strerror or exc}): check its permissions") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{what} {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        raise UserError(f"{what} {path} is not valid YAML: {one_line(str(exc), 10_000)}") from None
 
 
 def load_search_config(path: str | Path) -> SearchConfig:

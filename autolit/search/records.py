@@ -83,6 +83,20 @@ def duration_s(trial: FrozenTrial, now: datetime | None = None) -> float | None:
     return max(0.0, (end - trial.datetime_start).total_seconds())
 
 
+def duration_text(seconds: float | None) -> str:
+    """A duration as every search output writes it: ``-``, ``8.1s``, ``41s``, ``3m07s``, ``1h02m``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
 def state_detail(trial: FrozenTrial) -> str:
     """What a state means for this trial: the prune epoch or kind, the failure kind, a retry."""
     code = outcome_of(trial)

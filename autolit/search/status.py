@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 
-from autolit.search.records import param_order, state_counts, study_records
+from autolit.search.records import duration_text, param_order, state_counts, study_records
 
 WIDTH = 100
 # Short names of common layer arguments in the table (the legend spells each one out).
@@ -68,14 +68,6 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 60:
-        return f"{value:.1f}s"
-    return f"{value / 60:.1f}m" if value < 3600 else f"{value / 3600:.1f}h"
-
-
 def _count(value: Any) -> str:
     if not isinstance(value, int):
         return "-"
@@ -89,7 +81,7 @@ def _row(record: dict, short: dict[str, str]) -> tuple[list[str], str]:
     value = "-" if record["value"] is None else f"{record['value']:.4f}"
     state = record["state"] if not record["detail"] else f"{record['state']} {record['detail']}"
     cells = [str(record["number"]), value, state, str(record["epochs"]), _count(record["n_layers"]),
-             _count(record["n_params"]), _seconds(record["duration_s"]), record["slot"] or "-"]
+             _count(record["n_params"]), duration_text(record["duration_s"]), record["slot"] or "-"]
     searched = " ".join(f"{short[k]}={_value(v)}" for k, v in record["params"].items())
     return cells, searched
 
@@ -137,9 +129,9 @@ def _running(records: list[dict], metric: str) -> list[str]:
     lines = ["running:"] if running else []
     for r in running:
         current = "no epoch reported yet" if r["last_value"] is None else f"{metric}={r['last_value']:.4f}"
-        age = "-" if r["heartbeat_age_s"] is None else _seconds(r["heartbeat_age_s"])
+        age = "-" if r["heartbeat_age_s"] is None else duration_text(r["heartbeat_age_s"])
         lines.append(f"  #{r['number']} [{r['slot'] or '?'}] epoch {r['epochs']}, {current}, "
-                     f"last heard {age} ago, running {_seconds(r['duration_s'])} ({r['worker'] or 'worker ?'})")
+                     f"last heard {age} ago, running {duration_text(r['duration_s'])} ({r['worker'] or 'worker ?'})")
     return lines
 
 

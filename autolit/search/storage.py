@@ -116,7 +116,7 @@ def _open_rdb(url: str, heartbeat_interval: int, grace_period: int) -> RDBStorag
     except ImportError as exc:
         raise UserError(f"--storage {_scrub(url)}: {exc}; fix: pip install psycopg2-binary (one of autolit's dependencies)") from None
     except Exception as exc:  # sqlalchemy.OperationalError etc.: unreachable server, bad login
-        first = " ".join(str(exc).split())[:200]
+        first = one_line(str(exc))
         raise UserError(f"--storage {_scrub(url)}: cannot connect ({first}): check the URL and that the server runs") from None
 
 

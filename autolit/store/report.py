@@ -1,11 +1,13 @@
-"""Import reports (counts per outcome, skipped files with reasons) and a minimal progress bar."""
+"""Import reports (counts per outcome, skipped files with reasons) and the import's progress bar."""
 
 from __future__ import annotations
 
-import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 
 # Outcomes an importer counts besides the image-policy reject reasons.
 ADDED, DUPLICATE, ALREADY = "added", "duplicate", "already_imported"
@@ -68,26 +70,21 @@ class ImportReport:
 
 
 class Progress:
-    """A one-line stderr progress bar, drawn only on a terminal and at most 10 times a second."""
+    """The import's progress bar: rich on stderr, as the scrape's bars are; drawn on a terminal only
+    (a log file or pipe gets the report, not bar frames)."""
 
     def __init__(self, total: int, label: str, enabled: bool = True) -> None:
-        self.total, self.label, self.done = max(total, 0), label, 0
-        self.enabled = enabled and sys.stderr.isatty() and total > 0
-        self._last = 0.0
+        console = Console(stderr=True)
+        self.enabled = enabled and total > 0 and console.is_terminal
+        self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, disable=not self.enabled)
+        self._task = self._bar.add_task(label, total=max(total, 0))
+        self._bar.start()
 
     def update(self, n: int = 1) -> None:
         """Advance by ``n`` items."""
-        self.done += n
-        now = time.monotonic()
-        if self.enabled and (now - self._last > 0.1 or self.done >= self.total):
-            self._last = now
-            frac = min(1.0, self.done / self.total)
-            bar = "#" * int(frac * 30)
-            sys.stderr.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total}")
-            sys.stderr.flush()
+        self._bar.advance(self._task, n)
 
     def close(self) -> None:
-        """End the line."""
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        """Draw the final state and end the line."""
+        self._bar.stop()

@@ -7,7 +7,9 @@ Files: ``cli.py`` (:func:`build_cli`, the parser's one-line errors, links, check
 ``run.py`` (:func:`run_fit`, :func:`fit_and_test`, :class:`FitResult`), ``runinfo.py`` (resolved
 config, final hparams, resume lookup), ``callbacks.py`` (TensorBoard sample grid, confusion matrix,
 best val metrics), ``optim_checks.py`` (optimizer/scheduler arguments by key), ``schedulers.py``
-(per-step schedules), ``finetune.py`` (a Backbone's preprocessing and LR groups).
+(per-step schedules), ``finetune.py`` (a Backbone's preprocessing and LR groups), ``features.py``
+(pixel or frozen-backbone feature matrices of a store's splits) and ``baselines.py`` (scikit-learn
+models on them, ``python -m autolit.baseline``).
 Imported by the fit entry point and the search; imports modules, datamodules and the store.
 """
 

@@ -58,9 +58,10 @@ def test_regression_store_reports_mae(tmp_path: Path, capsys: pytest.CaptureFixt
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--store", "nope"], r"--store nope: store nope does not exist; create one with `python -m autolit\.store import"),
-    (["--features", "tf_efficientnet_lit0"], r"--features: unknown architecture 'tf_efficientnet_lit0' "
-                                             r"\(close matches: tf_efficientnet_lite0"),
-    (["--features", TINY, "--weights", "missing.safetensors"], r"--weights: weights file missing\.safetensors does not exist"),
+    (["--features", "tf_efficientnet_lit0"], r"^--features tf_efficientnet_lit0 --weights imagenet: "
+                                             r"model\.layers\[0\]\.Backbone\.name: .*tf_efficientnet_lite0"),
+    (["--features", TINY, "--weights", "missing.safetensors"], r"^--features .* --weights missing\.safetensors: "
+                                                               r"model\.layers\[0\]\.Backbone\.weights: .*missing"),
     (["--image-size", "0"], r"--image-size 0: must be a positive number of pixels"),
 ])
 def test_mistakes_are_one_line(tiny_store: Path, args: list[str], message: str) -> None:

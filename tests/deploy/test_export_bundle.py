@@ -148,7 +148,7 @@ def test_cli_export_best_trial_of_a_study(digits_ckpt, tmp_path):
     out = tmp_path / "out"
     run = _export_cli("--storage", str(journal), "--study-name", "digits", "--format", "onnx", "--out", str(out))
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "study digits: best trial 1" in run.stdout and "check model.onnx" in run.stdout
+    assert "study digits: exporting trial 1 (value 0.9)" in run.stdout and "check model.onnx" in run.stdout
     assert json.loads((out / "metadata.json").read_text())["checkpoint"] == str(digits_ckpt)
     assert (out / "model.onnx").is_file() and not (out / "model.pt").exists()
 

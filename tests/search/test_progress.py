@@ -36,7 +36,7 @@ def test_one_line_per_outcome(tmp_path):
     done = _finish(study, TrialState.COMPLETE, 0.9139, epochs=4)
     best = study.best_trial
     assert trial_line(done, "val/acc", best).startswith("trial 0 [cpu#1] COMPLETE val/acc=0.9139 (4 epochs, ")
-    assert trial_line(done, "val/acc", best).endswith(" s) best=0.9139 #0")
+    assert trial_line(done, "val/acc", best).endswith("s) best=0.9139 #0")
     pruned = _finish(study, TrialState.PRUNED, outcome=("pruned", "val/acc=0.6 at epoch 1", 1), epochs=2)
     assert "PRUNED at epoch 1 val/acc=0.6000 (2 epochs," in trial_line(pruned, "val/acc", best)
     # the epoch is read from its attribute, not from the text: a detail that says otherwise changes nothing
@@ -92,7 +92,7 @@ def test_progress_line_is_redrawn_on_a_terminal_and_rare_in_a_file(tmp_path, mon
     tty = Terminal()
     live = Progress(study, 4, "val/acc", out=tty)
     live.poll()
-    assert tty.getvalue().startswith("\r\x1b[K[1/4 done, 0 running] best val/acc=0.5000 #0, elapsed 0m0")
+    assert tty.getvalue().startswith("\r\x1b[K[1/4 done, 0 running] best val/acc=0.5000 #0, elapsed 0.")
     _finish(study, TrialState.COMPLETE, 0.7, epochs=2)
     live.close()
     text = tty.getvalue()
@@ -106,3 +106,10 @@ def test_progress_line_is_redrawn_on_a_terminal_and_rare_in_a_file(tmp_path, mon
     monkeypatch.setattr(progress_lib, "PIPE_EVERY_S", 0.0)
     quiet.poll()
     assert piped.getvalue().startswith("[2/4 done, 0 running] best val/acc=0.7000 #1, elapsed ")
+
+
+def test_one_duration_format_for_every_search_output():
+    from autolit.search.records import duration_text
+
+    assert [duration_text(s) for s in (None, float("nan"), 0.04, 8.14, 41.9, 217, 3599, 3720)] == [
+        "-", "-", "0.0s", "8.1s", "41s", "3m37s", "59m59s", "1h02m"]

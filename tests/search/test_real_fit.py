@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -52,6 +53,12 @@ def test_cli_two_workers_trial_folders_table_and_export(tmp_path, tiny_store):
                    "--format", "torchscript", cwd=tmp_path)
     assert only_ts.returncode == 0, only_ts.stderr[-3000:]
     assert (tmp_path / "ts" / "model.pt").is_file() and not (tmp_path / "ts" / "model.onnx").exists()
+    same = subprocess.run([sys.executable, "-m", "autolit.export", "--storage", str(journal), "--study-name", "tiny",
+                           "--format", "torchscript", "--out", str(tmp_path / "ts2")], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert same.returncode == 0, same.stderr[-3000:]
+    picked = [json.loads((tmp_path / d / "metadata.json").read_text())["checkpoint"] for d in ("out", "ts", "ts2")]
+    assert len(set(picked)) == 1 and picked[0].endswith(f"trial_{best.number}/checkpoints/best.ckpt")  # one route
     bad = _cli("best", "--storage", str(journal), "--study-name", "tiny", "--export", str(tmp_path / "x"),
                "--format", "tflite", cwd=tmp_path)
     assert bad.returncode == 2 and "valid: torchscript, onnx" in bad.stderr

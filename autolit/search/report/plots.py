@@ -20,6 +20,7 @@ from optuna.importance import FanovaImportanceEvaluator
 from optuna.search_space import intersection_search_space
 from optuna.trial import FrozenTrial, TrialState
 
+from autolit.errors import one_line
 from autolit.search.records import SLOT, param_order
 from autolit.search.storage import WORKER_ATTR
 from autolit.search.study import INFEASIBLE, REASON, outcome_of
@@ -161,7 +162,7 @@ def _importance_figure(study: optuna.Study, trials: list[FrozenTrial], params: l
         fig = _quiet(ov.plot_param_importances, sub, params=varied, target_name=metric,
                      evaluator=FanovaImportanceEvaluator(seed=0, n_trees=TREES, max_depth=DEPTH))
     except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # a degenerate subset: say so, do not raise
-        return None, {}, f"could not be computed: {' '.join(str(exc).split())[:160]}"
+        return None, {}, f"could not be computed: {one_line(str(exc), 160)}"
     fig.update_layout(height=max(200, 70 + 26 * len(varied)))
     fig.update_yaxes(automargin=True, title=None)
     bars = fig.data[0]  # horizontal bars: y = parameter names, x = importances (computed once, here)

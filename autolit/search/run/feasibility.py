@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from autolit.errors import UserError
+from autolit.errors import UserError, one_line
 from autolit.search.config import SearchConfig, layers_of, section_args, task_of, trial_fit_config
 from autolit.search.space import PROBES, probe_chooser, sample
 
@@ -37,7 +37,7 @@ def check_feasible(layers: list[dict], info: DataInfo, task: str,
         out = output_shape(layers, info.input_shape, head)
         n_params = count_parameters(layers, info.input_shape, head)
     except SpecError as exc:
-        return " ".join(str(exc).split())[:400], None
+        return one_line(str(exc), 400), None
     if tuple(out) != (head,):
         return f"network outputs {tuple(out)} but the task needs ({head},)", n_params
     if max_params is not None and n_params > max_params:

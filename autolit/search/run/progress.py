@@ -1,7 +1,7 @@
 """What a running search prints: one line per finished trial, and a compact live progress line.
 
-    trial 12 [cpu#1] COMPLETE val/acc=0.9139 (4 epochs, 217 s) best=0.9139 #6
-    trial 13 [cpu#0] PRUNED at epoch 1 val/acc=0.5012 (2 epochs, 41 s) best=0.9139 #6
+    trial 12 [cpu#1] COMPLETE val/acc=0.9139 (4 epochs, 3m37s) best=0.9139 #6
+    trial 13 [cpu#0] PRUNED at epoch 1 val/acc=0.5012 (2 epochs, 41s) best=0.9139 #6
     [13/40 done, 2 running] best val/acc=0.9139 #6, elapsed 8m05s
 
 The driver polls the storage (every second); the workers never write to the terminal. On a
@@ -21,22 +21,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autolit.errors import one_line
 from autolit.search import study as study_lib
-from autolit.search.records import SLOT, duration_s, epochs_reached, rank_trials
+from autolit.search.records import SLOT, duration_s, duration_text, epochs_reached, rank_trials
 
 PIPE_EVERY_S = 60.0
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def _secs(seconds: float | None) -> str:
-    if seconds is None:
-        return "? s"
-    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 def _metric(name: str, value: float | None) -> str:
@@ -64,7 +51,7 @@ def trial_line(trial: FrozenTrial, metric: str, best: FrozenTrial | None, retrie
     noun = "epoch" if epochs == 1 else "epochs"
     best_part = f" best={best.value:.4f} #{best.number}" if best is not None else ""
     return (f"trial {trial.number} [{trial.user_attrs.get(SLOT, '?')}] {what} "
-            f"({epochs} {noun}, {_secs(duration_s(trial))}){best_part}")
+            f"({epochs} {noun}, {duration_text(duration_s(trial))}){best_part}")
 
 
 class Progress:
@@ -94,7 +81,7 @@ class Progress:
         running = sum(t.state == TrialState.RUNNING for t in trials)
         done = sum(study_lib.counts(t) for t in trials)
         best_part = f"best {_metric(self.metric, best.value)} #{best.number}" if best else "no complete trial yet"
-        status = f"[{done}/{self.n_trials} done, {running} running] {best_part}, elapsed {_clock(time.time() - self.start)}"
+        status = f"[{done}/{self.n_trials} done, {running} running] {best_part}, elapsed {duration_text(time.time() - self.start)}"
         if self.tty:
             self.out.write(f"\r\x1b[K{status}")
             self.out.flush()
