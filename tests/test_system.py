@@ -29,29 +29,42 @@ def test_a_cgroup_cpu_quota_caps_usable_cpus(tmp_path, monkeypatch, text, expect
 
 
 # The middle process starts a multiprocessing child and dies at once; the child then arms
-# die_with_parent() without an argument, as a DataLoader worker does.
+# die_with_parent() without an argument, as a DataLoader worker does (or, as the control, does not).
 _ORPHAN = textwrap.dedent("""
     import multiprocessing, os, sys, time
     from pathlib import Path
 
-    def child(flag, marker):
+    def child(flag, folder, arm):
         while not Path(flag).exists():
             time.sleep(0.02)
         from autolit.system import die_with_parent
-        die_with_parent()
-        Path(marker).write_text("survived")
+        Path(folder, "reached").write_text("")  # the child got this far: it did not crash on the way
+        if arm == "1":
+            die_with_parent()
+        time.sleep(0.2)
+        Path(folder, "survived").write_text("")
 
     if __name__ == "__main__":
-        multiprocessing.get_context("fork").Process(target=child, args=sys.argv[1:3]).start()
+        multiprocessing.get_context("fork").Process(target=child, args=sys.argv[1:4]).start()
         os._exit(0)
 """)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and PR_SET_PDEATHSIG are Linux")
-def test_die_with_parent_without_argument_notices_a_parent_already_gone(tmp_path):
-    flag, marker = tmp_path / "go", tmp_path / "survived"
-    subprocess.run([sys.executable, "-c", _ORPHAN, str(flag), str(marker)], env=subprocess_env(), cwd=REPO,
-                   check=True, timeout=60)
+@pytest.mark.parametrize("arm", [True, False], ids=["armed", "control-unarmed"])
+def test_die_with_parent_without_argument_notices_a_parent_already_gone(tmp_path, arm):
+    """Armed, the orphan dies at the call; the unarmed control shows the harness sees a survivor."""
+    flag = tmp_path / "go"
+    subprocess.run([sys.executable, "-c", _ORPHAN, str(flag), str(tmp_path), "1" if arm else "0"],
+                   env=subprocess_env(), cwd=REPO, check=True, timeout=60)
     flag.write_text("")  # the parent is gone: now the child arms
+    deadline = time.time() + 10
+    while not (tmp_path / "reached").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "reached").exists()  # else a crash before arming would pass for a death
     time.sleep(1.5)
+    marker = tmp_path / "survived"
+    if not arm:
+        assert marker.exists()
+        return
     assert not marker.exists()  # was: getppid() at the call named init (or a subreaper) as the parent

@@ -55,13 +55,27 @@ def test_one_epoch_logs_the_task_metrics(task: str) -> None:
     assert {"train/loss", "val/loss"} | {f"val/{m}" for m in METRICS[task]} <= logged
     results = t.test(model, loader(task), verbose=False)[0]
     assert set(results) == {"test/loss"} | {f"test/{m}" for m in METRICS[task]}
-    assert all(torch.isfinite(torch.tensor(v)) for v in results.values())
+    for name, value in _by_hand(model, task).items():  # what the module logged is the metric's value
+        assert results[f"test/{name}"] == pytest.approx(value, abs=1e-5), name
     preds = torch.cat(t.predict(model, loader(task)))
     if task == "multiclass":
         torch.testing.assert_close(preds.sum(-1), torch.ones(16))  # softmax rows
     else:
         assert preds.shape == (16, 1)  # the task outputs keep the head: what exports return
         assert task == "regression" or bool(((preds >= 0) & (preds <= 1)).all())
+
+
+def _by_hand(model: AutoLitModule, task: str) -> dict[str, float]:
+    """The test loader's loss and headline metric computed here, from the model's raw outputs."""
+    x, y = (torch.cat(t) for t in zip(*loader(task)))
+    with torch.no_grad():
+        out = model.eval()(x)                                    # (16, K) logits or (16, 1)
+    if task == "multiclass":
+        return {"loss": float(F.cross_entropy(out, y)), "acc": float((out.argmax(-1) == y).float().mean())}
+    if task == "binary":
+        return {"loss": float(F.binary_cross_entropy_with_logits(out[:, 0], y)),
+                "acc": float(((out[:, 0] > 0).float() == y).float().mean())}
+    return {"loss": float(F.mse_loss(out[:, 0], y)), "mae": float((out[:, 0] - y).abs().mean())}
 
 
 @pytest.mark.parametrize(("task", "size"), [("multiclass", 3), ("binary", 2), ("regression", None)])
@@ -125,7 +139,12 @@ def test_binary_accepts_long_targets_and_weights() -> None:
                           label_smoothing=0.1, class_weights=[1.0, 3.0])
     t = trainer(fast_dev_run=True)
     t.fit(model, loader("binary", long_targets=True), loader("binary", long_targets=True))
-    assert torch.isfinite(t.callback_metrics["val/loss"])
+    x, y = next(iter(loader("binary", long_targets=True)))       # fast_dev_run validates one batch
+    with torch.no_grad():
+        logits = model.eval()(x)[:, 0]
+    w = torch.tensor([1.0, 3.0])[y]
+    expected = (F.binary_cross_entropy_with_logits(logits, y.float() * 0.9 + 0.05, reduction="none") * w).sum() / w.sum()
+    assert float(t.callback_metrics["val/loss"]) == pytest.approx(float(expected), abs=1e-5)
 
 
 def test_nan_input_stops_at_the_first_bad_step() -> None:

@@ -13,6 +13,7 @@ import optuna
 import pytest
 import yaml
 
+from autolit.search.records import param_order
 from autolit.search.report import write_report
 from autolit.search.report.plots import importances, snapshot
 from autolit.search.storage import open_storage
@@ -40,7 +41,9 @@ def test_report_writes_page_tables_and_every_figure(tmp_path, study):
     running = next(r for r in rows if r["state"] == "RUNNING")
     assert running["slot"].startswith("cpu#") and running["n_layers"] and running["n_params"]
     records = json.loads((out / "trials.json").read_text())
-    assert len(records) == 60 and records[0]["params"] == {k: v for k, v in records[0]["params"].items()}
+    best = max((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    assert len(records) == 60 and records[0]["number"] == best.number and records[0]["params"] == best.params
+    assert list(records[0]["params"]) == sorted(best.params, key=param_order)  # scalars, then spec order
     page = (out / "index.html").read_text()
     for key in ("history", "curves", "parallel", "slices", "importances", "timeline"):
         assert f"data-key='{key}'" in page, key

@@ -123,7 +123,12 @@ def test_tensorboard_serves_the_scalars_over_http(trained):
         with urllib.request.urlopen(f"{base}/data/plugin/scalars/scalars?{query}", timeout=10) as resp:
             points = json.load(resp)
         assert len(points) == 2  # one val/acc per epoch: [wall_time, step, value]
-        assert all(0.0 <= value <= 1.0 for _, _, value in points)
+        mux = EventMultiplexer()
+        mux.AddRunsFromDirectory(str(trained / "runs"))
+        mux.Reload()
+        logged = [(e.step, e.value) for r in mux.Runs() if "val/acc" in mux.Runs()[r].get("scalars", [])
+                  for e in mux.Scalars(r, "val/acc")]
+        assert [(step, pytest.approx(value)) for _, step, value in points] == logged  # what the run wrote
     finally:
         server.terminate()
         server.wait(timeout=30)
