@@ -39,7 +39,7 @@ def test_backbone_features(tiny_store: Path, tiny_safetensors: Path, capsys: pyt
     assert main(["--store", str(tiny_store), "--features", TINY, "--weights", str(tiny_safetensors), "--json"]) == 0
     _, figures = rows_of(capsys)
     assert figures["features"] == f"{TINY} features (256) at 160 px"
-    assert len(figures["rows"]) == 4 and all(0.0 <= row["test"] <= 1.0 for row in figures["rows"])
+    assert len(figures["rows"]) == 4 and all(row["test"] > 0.6 for row in figures["rows"])  # chance is 1/3
 
 
 def test_regression_store_reports_mae(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
