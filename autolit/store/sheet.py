@@ -77,9 +77,10 @@ def contact_sheet(tiles: list[Tile], cell: int, cols: int | None = None) -> Imag
     for i, tile in enumerate(tiles):
         x = PAD + (i % cols) * (col_w + 2 * PAD)
         y = PAD + (i // cols) * (row_h + 2 * PAD)
-        sheet.paste(thumb(tile.image, cell), (x + (col_w - cell) // 2, y))
+        left = x + (col_w - cell) // 2
+        sheet.paste(thumb(tile.image, cell), (left, y))
         if tile.frame:
-            box = (x + (col_w - cell) // 2 - FRAME, y - FRAME, x + (col_w + cell) // 2 + FRAME - 1, y + cell + FRAME - 1)
+            box = (left - FRAME, y - FRAME, left + cell + FRAME - 1, y + cell + FRAME - 1)
             draw.rectangle(box, outline=tile.frame, width=FRAME)
         for k, (text, colour) in enumerate(tile.lines):
             line = fit_text(text, face, col_w)

@@ -93,7 +93,7 @@ class ConfusionMatrixFigure(L.Callback):
             return
         matrix = torch.as_tensor(matrix).cpu().long().numpy()
         names = list(getattr(pl_module.hparams, "label_names", None) or range(len(matrix)))
-        fig = confusion_figure(matrix, names, split="val", epoch=trainer.current_epoch)
+        fig = confusion_figure(matrix, names, split="val", epochs=trainer.current_epoch + 1)
         writer.add_image("val/confusion_matrix", to_rgb(fig), global_step=trainer.global_step, dataformats="HWC")
 
 

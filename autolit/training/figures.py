@@ -19,7 +19,7 @@ import numpy as np
 
 DPI = 100
 MIN_TEXT_PX = 12      # smallest text drawn: counts below this are omitted rather than shrunk
-LABEL_PX = 13         # tick labels (class names)
+LABEL_PX = 14         # tick labels (class names)
 AXIS_PX = 14          # "true class" / "predicted class" and the title
 MAX_COUNT_PX = 22
 MAX_NAME = 14         # characters of a class name kept on an axis
@@ -90,7 +90,7 @@ class _Layout:
         return x / self.width, y / self.height, w / self.width, h / self.height
 
 
-def _layout(renderer, matrix: np.ndarray, names: Sequence[object], split: str, epoch: int | None) -> _Layout:
+def _layout(renderer, matrix: np.ndarray, names: Sequence[object], split: str, epochs: int | None) -> _Layout:
     n = len(matrix)
     labels = [short_name(x) for x in names] if len(names) == n else [str(i) for i in range(n)]
     widest = max(_text_width(renderer, label, LABEL_PX) for label in labels)
@@ -102,7 +102,7 @@ def _layout(renderer, matrix: np.ndarray, names: Sequence[object], split: str, e
     step = max(1, math.ceil(LABEL_PX * 1.3 / cell))  # one label per line of text at most
     rotation = 0 if widest <= 0.9 * cell * step else (45 if n <= 40 else 90)
     x_extent = LABEL_PX * 1.3 if rotation == 0 else widest * math.sin(math.radians(rotation)) + LABEL_PX
-    title, subtitle = _titles(matrix, split, epoch, font >= MIN_TEXT_PX, cell, step)
+    title, subtitle = _titles(matrix, split, epochs, font >= MIN_TEXT_PX, cell, step)
     title_w = max(_text_width(renderer, title, AXIS_PX), _text_width(renderer, subtitle, LABEL_PX))
     top = 14 + AXIS_PX * 1.4 + LABEL_PX * 1.4 + 10
     bottom = 10 + x_extent + 8 + AXIS_PX * 1.4 + 10
@@ -113,15 +113,16 @@ def _layout(renderer, matrix: np.ndarray, names: Sequence[object], split: str, e
 
 
 def confusion_figure(matrix: np.ndarray, names: Sequence[object], *, split: str = "val",
-                     epoch: int | None = None):
-    """A matplotlib ``Figure`` (Agg, no pyplot state) of ``matrix`` (rows: true, cols: predicted)."""
+                     epochs: int | None = None):
+    """A matplotlib ``Figure`` (Agg, no pyplot state) of ``matrix`` (rows: true, cols: predicted)
+    after ``epochs`` training epochs (counted from 1, as the search's trial lines count them)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     matrix = np.asarray(matrix, dtype=np.int64)
     fig = Figure(dpi=DPI)
     FigureCanvasAgg(fig)
-    at = _layout(fig.canvas.get_renderer(), matrix, names, split, epoch)
+    at = _layout(fig.canvas.get_renderer(), matrix, names, split, epochs)
     fig.set_size_inches(at.width / DPI, at.height / DPI)
 
     ax = fig.add_axes(at.box(at.left, at.bottom, at.side, at.side))
@@ -148,11 +149,12 @@ def confusion_figure(matrix: np.ndarray, names: Sequence[object], *, split: str 
     return fig
 
 
-def _titles(matrix: np.ndarray, split: str, epoch: int | None, show_counts: bool, cell: float,
+def _titles(matrix: np.ndarray, split: str, epochs: int | None, show_counts: bool, cell: float,
             step: int) -> tuple[str, str]:
     total, right = int(matrix.sum()), int(np.trace(matrix))
     accuracy = f"accuracy {right / total:.4f} ({right}/{total})" if total else "no samples"
-    title = f"{split} confusion matrix{f', epoch {epoch}' if epoch is not None else ''}: {accuracy}"
+    after = f" after {epochs} epoch{'s' if epochs != 1 else ''}" if epochs is not None else ""
+    title = f"{split} confusion matrix{after}: {accuracy}"
     what = "cells: counts; colour: share of the true class" if show_counts else (
         f"counts omitted ({len(matrix)} classes, {cell:.0f} px cells); colour: share of the true class")
     if step > 1:

@@ -63,7 +63,7 @@ def _pixel_contrast(rgb: np.ndarray, fig, text) -> float:
 def test_counts_are_12px_or_more_and_contrast_with_their_cells(n, per_class):
     """Was: 6 px black counts on dark blue cells. Now a font scaled to the cell, white on dark."""
     matrix = _matrix(n, per_class)
-    fig = confusion_figure(matrix, [f"c{i}" for i in range(n)], epoch=2)
+    fig = confusion_figure(matrix, [f"c{i}" for i in range(n)], epochs=3)
     rgb = to_rgb(fig)
     counts = _counts(fig)
     assert len(counts) == n * n and sorted(int(t.get_text()) for t in counts) == sorted(matrix.ravel())
@@ -94,13 +94,13 @@ def test_the_figure_fits_the_tensorboard_card_with_12px_labels(n):
 
 def test_axes_are_named_by_class_and_titled_with_split_and_accuracy():
     matrix = np.array([[64, 12], [9, 67]])
-    fig = confusion_figure(matrix, ["ants", "bees"], split="val", epoch=4)
+    fig = confusion_figure(matrix, ["ants", "bees"], split="val", epochs=4)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["ants", "bees"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["ants", "bees"]
     assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
     titles = [t.get_text() for t in fig.texts]
-    assert titles[0] == "val confusion matrix, epoch 4: accuracy 0.8618 (131/152)"
+    assert titles[0] == "val confusion matrix after 4 epochs: accuracy 0.8618 (131/152)"
     assert "cells: counts" in titles[1] and "share of the true class" in titles[1]
 
 
