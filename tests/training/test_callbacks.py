@@ -135,3 +135,12 @@ def test_sample_sheet_labels_each_tile_and_marks_right_and_wrong():
     frame = 4 * (72 + 2 * 3) * 3  # one tile's frame: 4 sides of (cell + 2 frames) x 3 px
     assert _tiles(judged, WRONG) > frame and _tiles(judged, RIGHT) > 3 * frame  # 1 wrong, 3 right
     assert caption_px(72) >= 13
+
+
+def test_a_regression_sheet_shows_values_and_judges_nothing():
+    x = torch.full((3, 1, 8, 8), 128, dtype=torch.uint8)
+    y = torch.tensor([0.5, 1.25, 3.0])
+    bare = np.asarray(sample_sheet(x, y, [], None, cell=72, cols=8))
+    judged = np.asarray(sample_sheet(x, y, [], [0.4, 1.3, 2.0], cell=72, cols=8))
+    assert judged.shape[0] > bare.shape[0]  # the prediction's line
+    assert _tiles(judged, RIGHT) == _tiles(judged, WRONG) == 0  # no right/wrong for a value
