@@ -5,8 +5,8 @@ Cells are coloured by the share of their true class (row-normalised, 0..1, so on
 same recall in every run, however the classes are balanced) and hold the raw counts. Counts are
 drawn in a font scaled to the cell, white on dark cells and black on light ones (whichever
 contrasts more with the cell, by WCAG relative luminance); when the cells are too small for a
-12 px count (about 25 classes and more) the counts are left out and the subtitle says so, and
-with more classes than fit one label per line only every k-th class is named.
+12 px count (more than 20 classes, fewer with long names) the counts are left out and the
+subtitle says so, and with more classes than fit one label per line only every k-th is named.
 """
 
 from __future__ import annotations
