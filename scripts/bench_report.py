@@ -11,8 +11,8 @@ values, and complete / pruned / infeasible / failed / running trials over 4 work
    2 cores), and the time inside ``write_report`` alone;
 2. the size of ``index.html`` with its assets (``plotly.min.js``, pictures; target < 10 MB), and of
    ``trials.csv`` / ``trials.json`` beside it;
-3. the page in headless Chromium, network off (tests/search/chromium.py): time from navigation to
-   the ``load`` event, the page's own time to draw every plot, and the browser's wall time minus
+3. the page in headless Chromium, network off (tests/search/chromium.py, on Playwright): time from
+   navigation to the ``load`` event, the page's own time to draw every plot, and the browser's wall time minus
    the same browser run on an empty page (its start-up, the baseline); target < 5 s. Every plot
    container must hold an SVG and the page must log no JavaScript error.
 """
@@ -29,6 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "search"))  # the synthetic study and the Chromium driver
+sys.path.insert(0, str(REPO))  # tests.browser, which the driver is built on
 
 import optuna  # noqa: E402
 

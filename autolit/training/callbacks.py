@@ -1,12 +1,17 @@
-"""TensorBoard extras for a fit: a labelled grid of sample images and a confusion-matrix figure."""
+"""TensorBoard extras for a fit: a labelled grid of sample images and a confusion-matrix figure, both
+drawn at the size TensorBoard's image card (and the search report) shows them."""
 
 from __future__ import annotations
 
 import math
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+
+from autolit.store.sheet import INK, RIGHT, WRONG, Tile, contact_sheet
+from autolit.training.figures import confusion_figure, to_rgb
 
 
 def _tensorboard(trainer: L.Trainer):
@@ -16,70 +21,80 @@ def _tensorboard(trainer: L.Trainer):
     return None
 
 
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers and CI
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 class SampleGrid(L.Callback):
-    """Logs ``samples/val``: up to ``n`` validation images (as the loader serves them) with their labels."""
+    """Logs ``samples/val``: up to ``n`` validation images (as the loader serves them), each captioned
+    with its true label and, after every validation epoch, the model's prediction (green and framed
+    green when right, red when wrong; a value for regression). The batch is taken once, at the
+    start of the fit, so the pictures of successive epochs show the same images."""
 
-    def __init__(self, n: int = 32) -> None:
-        self.n = n
+    def __init__(self, n: int = 32, cell: int = 72, cols: int = 8) -> None:
+        self.n, self.cell, self.cols = n, cell, cols
+        self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        writer = _tensorboard(trainer)
-        if writer is None or trainer.datamodule is None:
+        if _tensorboard(trainer) is None or trainer.datamodule is None:
             return
         x, y = next(iter(trainer.datamodule.val_dataloader()))  # uint8 (B, C, H, W), before normalisation
-        x, y = x[: self.n].cpu(), y[: self.n].cpu()
-        names = getattr(trainer.datamodule, "label_names", []) or []
-        plt = _figure()
-        cols = min(8, len(x))
-        rows = math.ceil(len(x) / cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
-        for ax in axes.flat:
-            ax.axis("off")
-        for ax, img, target in zip(axes.flat, x, y):
-            ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if img.shape[0] == 1 else None)
-            value = target.item()
-            ax.set_title(names[int(value)] if names and not target.is_floating_point() else f"{value:.3g}",
-                         fontsize=8)
-        fig.tight_layout()
-        writer.add_figure("samples/val", fig, global_step=0)
-        plt.close(fig)
+        self._batch = (x[: self.n].cpu(), y[: self.n].cpu())
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        writer = _tensorboard(trainer)
+        if self._batch is None or writer is None or trainer.sanity_checking:
+            return
+        x, y = self._batch
+        names = list(getattr(trainer.datamodule, "label_names", []) or [])
+        sheet = sample_sheet(x, y, names, _predict(trainer, pl_module, x, y), self.cell, self.cols)
+        writer.add_image("samples/val", np.asarray(sheet), global_step=trainer.global_step, dataformats="HWC")
+
+
+def _predict(trainer: L.Trainer, pl_module: L.LightningModule, x: torch.Tensor, y: torch.Tensor) -> list | None:
+    """The model's prediction per image (a class index, or a value for regression), or None when the
+    module is not an autolit one (no task to read its outputs by)."""
+    task = getattr(pl_module, "task_def", None)
+    if task is None:
+        return None
+    batch = (x.to(pl_module.device), y.to(pl_module.device))
+    xb, _ = trainer.datamodule.on_after_batch_transfer(batch, 0)  # the normalisation validation applies
+    with torch.no_grad():
+        outputs = task.outputs(pl_module(xb)).float().cpu().numpy()
+    return outputs[:, 0].tolist() if not task.classification else task.top1(outputs).tolist()
+
+
+def sample_sheet(x: torch.Tensor, y: torch.Tensor, names: list[str], predicted: list | None, cell: int,
+                 cols: int):
+    """The contact sheet of ``x`` (uint8 ``(B, C, H, W)``): true label, then the prediction when known."""
+    from PIL import Image
+
+    tiles = []
+    for img, target, i in zip(x, y, range(len(x))):
+        pixels = img.permute(1, 2, 0).numpy()
+        image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+        classes = bool(names) and not target.is_floating_point()
+        truth = names[int(target)] if classes else f"{float(target):.3g}"
+        lines, frame = [(truth, INK)], None
+        if predicted is not None and classes:
+            right = int(predicted[i]) == int(target)
+            lines.append((f"pred {names[int(predicted[i])]}", RIGHT if right else WRONG))
+            frame = RIGHT if right else WRONG
+        elif predicted is not None:
+            lines.append((f"pred {predicted[i]:.3g}", INK))
+        tiles.append(Tile(image, lines, frame))
+    return contact_sheet(tiles, cell, cols=min(cols, len(tiles)))
 
 
 class ConfusionMatrixFigure(L.Callback):
-    """Logs ``val/confusion_matrix`` after every validation epoch (classification tasks)."""
+    """Logs ``val/confusion_matrix`` after every validation epoch (classification tasks), drawn by
+    :func:`autolit.training.figures.confusion_figure` at the size it is shown."""
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         matrix = getattr(pl_module, "val_confusion", None)
         writer = _tensorboard(trainer)
         if matrix is None or writer is None or trainer.sanity_checking:
             return
-        matrix = torch.as_tensor(matrix).cpu().long()
+        matrix = torch.as_tensor(matrix).cpu().long().numpy()
         names = list(getattr(pl_module.hparams, "label_names", None) or range(len(matrix)))
-        if len(names) != len(matrix):
-            names = list(range(len(matrix)))
-        plt = _figure()
-        size = max(3.0, 0.5 * len(matrix) + 1.5)
-        fig, ax = plt.subplots(figsize=(size, size))
-        ax.imshow(matrix.numpy(), cmap="Blues")
-        ax.set_xticks(range(len(names)), [str(n) for n in names], rotation=45, ha="right", fontsize=7)
-        ax.set_yticks(range(len(names)), [str(n) for n in names], fontsize=7)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        for i in range(len(matrix)):
-            for j in range(len(matrix)):
-                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=6)
-        fig.tight_layout()
-        writer.add_figure("val/confusion_matrix", fig, global_step=trainer.global_step)
-        plt.close(fig)
+        fig = confusion_figure(matrix, names, split="val", epochs=trainer.current_epoch + 1)
+        writer.add_image("val/confusion_matrix", to_rgb(fig), global_step=trainer.global_step, dataformats="HWC")
 
 
 class BestValMetrics(L.Callback):

@@ -16,6 +16,7 @@ import yaml
 from autolit.search.storage import open_storage
 
 import chromium
+from tests import browser
 
 REPO = Path(__file__).resolve().parents[2]
 BANNERS = ("GPU available", "TPU available", "LitLogger", "configure_optimizers")
@@ -64,6 +65,9 @@ def test_digits_search_terminal_logs_report_and_best_yaml(tmp_path):
     assert fit.returncode == 0, fit.stderr[-3000:]
     assert "test/acc" in fit.stdout and (tmp_path / "runs" / "best" / "version_0").is_dir()
     assert "GPU available" in fit.stdout + fit.stderr  # autolit.fit alone keeps Lightning's output
-    if chromium.chromium() is not None:
+    if browser.available() is None:
         verdict = chromium.render(out / "index.html")
         assert verdict["errors"] == [] and all(p["svg"] or p["canvas"] for p in verdict["plots"])
+        pictures = {p["alt"]: p for p in verdict["pictures"]}  # the real best trial's pictures, unshrunk
+        assert set(pictures) == {"val/confusion_matrix", "samples/val"}
+        assert all(p["complete"] and p["shown_width"] >= p["natural_width"] > 400 for p in pictures.values())

@@ -19,6 +19,7 @@ from autolit.search.report.plots import importances, snapshot
 from autolit.search.storage import open_storage
 
 import chromium
+from tests import browser
 from search_configs import write_configs
 from synthetic_study import make_study
 
@@ -99,7 +100,7 @@ def test_best_yaml_is_rebuilt_from_the_search_config_without_a_readable_trial_fo
     assert best["seed_everything"] == 0 and "logger" not in best.get("trainer", {})
 
 
-@pytest.mark.skipif(chromium.chromium() is None, reason="chromium is not installed (apt-get install -y chromium)")
+@pytest.mark.skipif(browser.available() is not None, reason=str(browser.available()))
 def test_page_renders_every_plot_offline_without_javascript_errors(tmp_path, study):
     out = tmp_path / "report"
     write_report(study, out)
@@ -112,7 +113,7 @@ def test_page_renders_every_plot_offline_without_javascript_errors(tmp_path, stu
     assert shot.stat().st_size > 50_000  # a page with pictures, not a blank one
 
 
-@pytest.mark.skipif(chromium.chromium() is None, reason="chromium is not installed (apt-get install -y chromium)")
+@pytest.mark.skipif(browser.available() is not None, reason=str(browser.available()))
 def test_the_collector_sees_a_page_whose_script_is_missing(tmp_path, study):
     """The check above can fail: without plotly.min.js nothing renders and the errors say why."""
     out = tmp_path / "report"
@@ -121,6 +122,77 @@ def test_the_collector_sees_a_page_whose_script_is_missing(tmp_path, study):
     verdict = chromium.render(out / "index.html")
     assert any("plotly.min.js" in e for e in verdict["errors"]) and verdict["rendered"] is None
     assert not any(p["svg"] for p in verdict["plots"])
+
+
+def _study_with_pictures(tmp_path) -> optuna.Study:
+    """One complete trial whose run folder holds real TensorBoard pictures, drawn by the fit's own
+    callbacks' functions: a 10-class (digits) confusion matrix and a 32-image sample sheet."""
+    import numpy as np
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+
+    from autolit.training.callbacks import sample_sheet
+    from autolit.training.figures import confusion_figure, to_rgb
+
+    run_dir = tmp_path / "trial_0"
+    run_dir.mkdir()
+    (run_dir / "resolved.yaml").write_text(yaml.safe_dump({"model": {"task": "multiclass"}}))
+    rng = np.random.default_rng(0)
+    matrix = np.array([rng.multinomial(36, np.where(np.arange(10) == i, 0.9, 0.1 / 9)) for i in range(10)])
+    x = torch.from_numpy(rng.integers(0, 256, (32, 1, 8, 8), dtype=np.uint8))
+    y = torch.arange(32) % 10
+    names = [str(i) for i in range(10)]
+    predicted = [(v + 1) % 10 if i % 5 == 0 else v for i, v in enumerate(y.tolist())]  # some wrong
+    with SummaryWriter(str(run_dir)) as writer:
+        writer.add_image("val/confusion_matrix", to_rgb(confusion_figure(matrix, names, epochs=3)), global_step=3,
+                         dataformats="HWC")
+        writer.add_image("samples/val", np.asarray(sample_sheet(x, y, names, predicted, 72, 8)), global_step=3,
+                         dataformats="HWC")
+    study = optuna.create_study(study_name="pics", storage=open_storage(str(tmp_path / "j.log")), direction="maximize")
+    trial = study.ask()
+    trial.suggest_float("optimizer.init_args.lr", 1e-4, 1e-1, log=True)
+    trial.set_user_attr("run_dir", str(run_dir))
+    study.tell(trial, 0.9)
+    return study
+
+
+def test_the_pictures_are_embedded_at_their_native_size(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "report"
+    report = write_report(_study_with_pictures(tmp_path), out)
+    assert set(report.best.images.values()) == {"best_confusion_matrix.png", "best_samples.png"}
+    page = (out / "index.html").read_text()
+    for name in report.best.images.values():
+        width, height = Image.open(out / name).size
+        assert f"<img class=picture src='{name}' width={width} height={height}" in page
+    assert "max-width:30%" not in page
+
+
+@pytest.mark.skipif(browser.available() is not None, reason=str(browser.available()))
+def test_chromium_shows_the_confusion_matrix_at_its_native_width(tmp_path):
+    """Was: ``img{max-width:30%}``, the 6 px counts shown at a third. Drawn ≥ 12 px at native size
+    (tests/training/test_callbacks.py), shown at native size: ≥ 12 CSS px on the page."""
+    out = tmp_path / "report"
+    write_report(_study_with_pictures(tmp_path), out)
+    verdict = chromium.render(out / "index.html", viewport={"width": 1280, "height": 900})
+    assert verdict["errors"] == []
+    pictures = {p["alt"]: p for p in verdict["pictures"]}
+    assert set(pictures) == {"val/confusion_matrix", "samples/val"}
+    for p in pictures.values():
+        assert p["complete"] and p["natural_width"] > 400, p
+        assert p["shown_width"] >= p["natural_width"] and p["shown_height"] >= p["natural_height"], p
+
+
+@pytest.mark.skipif(browser.available() is not None, reason=str(browser.available()))
+def test_the_browser_has_no_network_and_says_what_it_blocked(tmp_path):
+    """The checks above can fail on a page that reaches out: its request is aborted and reported."""
+    page = tmp_path / "cdn.html"
+    page.write_text("<!doctype html><html><head><script src='https://cdn.example.com/plotly.js'></script>"
+                    "<img src='http://93.184.215.14/x.png'></head><body data-rendered=0></body></html>")
+    verdict = chromium.render(page)
+    assert any(e.startswith("blocked (network is off): https://cdn.example.com/") for e in verdict["errors"])
+    assert any("93.184.215.14" in e for e in verdict["errors"])
 
 
 def _report_cli(*args: str) -> subprocess.CompletedProcess:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import subprocess
@@ -11,11 +12,14 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
+from autolit.store.sheet import RIGHT, WRONG
 from tests.training.conftest import base_config, write_config
 
 pytestmark = pytest.mark.slow
@@ -62,6 +66,12 @@ def test_event_files_hold_scalars_hparams_and_images(trained):
     for tag in ("train/loss", "val/loss", "val/acc", "val/f1", "test/acc", "test/loss"):
         assert tag in tags["scalars"], (tag, tags["scalars"])
     assert {"samples/val", "val/confusion_matrix"} <= set(tags["images"])
+    for tag in ("samples/val", "val/confusion_matrix"):  # one per epoch, each sized for TensorBoard's card
+        images = mux.Images(run, tag)
+        assert len(images) == 2 and all(400 <= i.width <= 700 for i in images), [(i.width, i.height) for i in images]
+    last = np.asarray(Image.open(io.BytesIO(mux.Images(run, "samples/val")[-1].encoded_image_string)).convert("RGB"))
+    judged = sum(int((last == [int(c[k:k + 2], 16) for k in (1, 3, 5)]).all(axis=-1).sum()) for c in (RIGHT, WRONG))
+    assert judged > 500  # the tiles are framed right/wrong: the grid shows the model's predictions
     hparams = mux.PluginRunToTagToContent("hparams")[run]
     assert b"hparams/test/acc" in hparams["_hparams_/experiment"]
     assert "hparams/test/acc" in tags["scalars"]  # the hparams tab lists the final metrics

@@ -31,7 +31,7 @@ from autolit.errors import UserError
 from autolit.search.report import plots
 from autolit.search.records import best_trial, param_order, state_counts, study_records
 from autolit.search.report.best import BestFiles, write_best
-from autolit.search.report.html import page
+from autolit.search.report.html import page, pictures
 
 FIXED = ["rank", "number", "value", "state", "detail", "outcome", "outcome_epoch", "reason", "n_layers",
          "n_params", "epochs", "duration_s", "slot", "worker", "retry_of", "start", "complete", "run_dir"]
@@ -68,7 +68,7 @@ def write_report(study: optuna.Study, out: Path) -> Report:
         figures = _figures(snap, metric)
         best_record = next((r for r in records if best is not None and r["number"] == best.number), None)
         text = page(f"study {study.study_name}", _summary(study, trials, metric, best),
-                    _best_html(best_record, best_files, metric), records,
+                    _best_html(best_record, best_files, metric, out), records,
                     best_record["params"] if best_record else {}, figures)
         (out / "index.html").write_text(text, encoding="utf-8")
         _copy_plotly(out)
@@ -125,7 +125,7 @@ def _summary(study: optuna.Study, trials: list, metric: str, best) -> str:
                        f"read {when}")
 
 
-def _best_html(record: dict | None, files: BestFiles, metric: str) -> str:
+def _best_html(record: dict | None, files: BestFiles, metric: str, out: Path) -> str:
     if record is None:
         return f"<p class=note>{html.escape(files.note)}</p>"
     rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(str(v))}</td></tr>"
@@ -133,9 +133,20 @@ def _best_html(record: dict | None, files: BestFiles, metric: str) -> str:
     link = (f"<a href='best.yaml'>best.yaml</a>: a runnable fit config "
             f"(<code>python -m autolit.fit --config best.yaml</code>; {html.escape(files.note)})"
             if files.config else f"<span class=note>{html.escape(files.note)}</span>")
-    images = "".join(f"<img src='{html.escape(name)}' alt='{html.escape(tag)}' title='{html.escape(tag)}'>"
-                     for tag, name in files.images.items())
+    images = pictures([(tag, name, *_png_size(out / name)) for tag, name in files.images.items()])
     return (f"<p>trial {record['number']}: {html.escape(metric)} = {record['value']:.4f} after {record['epochs']} "
             f"epoch(s), {record['n_params'] or '?'} parameters, {record['n_layers'] or '?'} layers, "
             f"slot {html.escape(str(record['slot']))}</p><p>{link}</p>"
             f"<table style='width:auto'>{rows}</table>{images}")
+
+
+def _png_size(path: Path) -> tuple[int | None, int | None]:
+    """Width and height of a PNG, so the page reserves its native size before it loads (None, None
+    for bytes Pillow cannot read: the browser then sizes it, or shows it broken)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, ValueError):
+        return None, None

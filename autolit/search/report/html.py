@@ -3,7 +3,8 @@
 The page loads ``plotly.min.js`` from beside it (copied from the installed plotly package), never
 from a CDN, so it opens offline. Figures travel as JSON in one ``<script type="application/json">``
 and are drawn by a dozen lines of script; when all are drawn it sets ``data-rendered`` (the count)
-and ``data-render-ms`` on ``<body>``, which the tests and ``scripts/bench_report.py`` read.
+and ``data-render-ms`` on ``<body>``, which the tests and ``scripts/bench_report.py`` read. The best
+trial's pictures (confusion matrix, sample grid) are shown at their native size, as drawn.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ table{border-collapse:collapse;font-size:12.5px;width:100%}th,td{border-bottom:1
 vertical-align:top;text-align:left}th{position:sticky;top:0;background:#f6f6f6}td.num{text-align:right;
 font-variant-numeric:tabular-nums}.params code{display:inline-block;margin:0 .5em 0 0;white-space:nowrap}
 .params code.same{color:#999}.COMPLETE{color:#1f5fa0}.PRUNED{color:#c06000}.FAIL{color:#b00}
-.RUNNING{color:#187a18}.WAITING{color:#888}.scroll{max-height:36em;overflow:auto}img{max-width:30%;margin:.3em;vertical-align:top}
+.RUNNING{color:#187a18}.WAITING{color:#888}.scroll{max-height:36em;overflow:auto}
+.pictures{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.pictures figure{margin:.6em 0}
+img.picture{display:block;max-width:100%;height:auto}figcaption{color:#555;font-size:.92em}
 """
 
 DEFAULT_HEIGHT = 400
@@ -77,6 +80,24 @@ def leaderboard(records: list[dict], best: dict[str, Any]) -> str:
             f"<td class=num>{r['epochs']}</td><td class=num>{_e(_num(r['duration_s'], 3))}</td>"
             f"<td>{_e(r['slot'])}</td><td class=params>{_params(r['params'], best)}</td></tr>")
     return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+
+
+CAPTIONS = {"val/confusion_matrix": "the best trial's last validation confusion matrix",
+            "samples/val": "validation samples: true label, then the best trial's prediction"}
+
+
+def pictures(images: list[tuple[str, str, int | None, int | None]]) -> str:
+    """The best trial's TensorBoard pictures, ``(tag, file, width, height)``, at their native size.
+
+    They are laid out in pixels for that size (text 12 px and up), so the page never scales them
+    down, except to fit a window narrower than the picture.
+    """
+    figures = "".join(
+        f"<figure><img class=picture src='{_e(name)}'{f' width={w} height={h}' if w else ''} alt='{_e(tag)}' "
+        f"title='{_e(tag)}'>"
+        f"<figcaption>{_e(CAPTIONS.get(tag, tag))} (<a href='{_e(name)}'>{_e(name)}</a>)</figcaption></figure>"
+        for tag, name, w, h in images)
+    return f"<div class=pictures>{figures}</div>" if figures else ""
 
 
 def _figure_block(fig: Figure) -> str:
