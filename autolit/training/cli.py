@@ -27,6 +27,7 @@ from autolit.modules.checkpoint import load_checkpoint
 from autolit.training import schedulers
 from autolit.training.callbacks import BestValMetrics, ConfusionMatrixFigure, SampleGrid
 from autolit.training.config_checks import check_config, rephrase_typed_error
+from autolit.training.config_file import check_config_file, config_values
 from autolit.training.finetune import follow_backbone, use_param_groups
 from autolit.training.optim_checks import SECTIONS, rephrase_parse_error, rephrase_value_error
 from autolit.training.runinfo import LINKED_MODEL_KEYS, find_last_checkpoint, monitor_for, plain_dict, resolved_config
@@ -60,17 +61,6 @@ class AutoLitParser(LightningArgumentParser):
                         or f"config: {one_line(message, limit=600)}; fix: check that key's spelling and value "
                         "(--print_config lists every key with its default)")
 
-    def parse_path(self, cfg_path: Any, *args: Any, **kwargs: Any) -> Any:
-        """jsonargparse reads ``--config FILE`` here; an unreadable or non-UTF-8 file is one line."""
-        try:
-            return super().parse_path(cfg_path, *args, **kwargs)
-        except UnicodeDecodeError as exc:
-            raise UserError(f"--config {cfg_path} is not UTF-8 text (byte {exc.start}: "
-                            f"{exc.object[exc.start:exc.start + 1]!r}): save it as UTF-8") from None
-        except OSError as exc:
-            raise UserError(f"--config {cfg_path} cannot be read ({exc.strerror or exc}): "
-                            "check its permissions") from None
-
     def print_usage(self, file=None) -> None:
         if file is sys.stderr:
             file.write("usage: python -m autolit.fit --config FILE [--section.key=value ...]\n")
@@ -96,7 +86,12 @@ class AutoLitCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """The parsed values are checked by key before the seed is set or anything is read or built."""
+        """What ``--config`` names is checked first (a folder, a YAML list, a search config: one line each),
+        the parsed values next: all before the seed is set or anything is read or built."""
+        if not isinstance(args, dict) and not hasattr(args, "as_dict"):
+            accepted = {action.dest.split(".")[0] for action in parser._actions}
+            for value in config_values(sys.argv[1:] if args is None else args):
+                check_config_file(value, accepted)
         super().parse_arguments(parser, args)
         check_config(self.config)
 
@@ -225,9 +220,5 @@ def build_cli(args: list[str] | dict | None = None, *, run_dir: str | Path | Non
 
 
 def _config_name(argv: Sequence[str]) -> str:
-    for i, arg in enumerate(argv):
-        if arg in ("--config", "-c") and i + 1 < len(argv):
-            return Path(argv[i + 1]).stem
-        if arg.startswith("--config="):
-            return Path(arg.split("=", 1)[1]).stem
-    return "autolit"
+    values = config_values(argv)
+    return Path(values[0]).stem if values else "autolit"
