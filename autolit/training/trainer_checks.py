@@ -173,6 +173,11 @@ def _check_pairs(args: dict[str, Any]) -> None:
         if isinstance(lo, int) and isinstance(hi, int) and hi >= 1 and lo > hi:
             raise UserError(f"trainer.{low}: {lo} is more than trainer.{high} {hi}, so it is ignored (the fit "
                             f"stops at {high}); fix: e.g. {low}: {hi}, or raise {high}")
+    every, epochs = args.get("check_val_every_n_epoch", 1), args.get("max_epochs")
+    if isinstance(every, int) and isinstance(epochs, int) and every > epochs >= 1:
+        raise UserError(f"trainer.check_val_every_n_epoch: {every} is more than trainer.max_epochs {epochs}, so "
+                        "validation never runs (no val metrics, no best checkpoint); fix: e.g. "
+                        f"check_val_every_n_epoch: {epochs}, or raise max_epochs")
     interval = args.get("val_check_interval")
     if args.get("check_val_every_n_epoch", 1) is None and isinstance(interval, float):
         raise UserError(f"trainer.val_check_interval: {interval!r} is a share of an epoch, but "

@@ -67,6 +67,7 @@ CASES = {
     "limit_train_batches 0": ("trainer.limit_train_batches", "0"),
     "limit_train_batches 1.5": ("trainer.limit_train_batches", "1.5"),
     "negative limit_val_batches": ("trainer.limit_val_batches", "-1"),
+    "validation every 5 epochs of 2": ("trainer.check_val_every_n_epoch", "5"),
     "val_check_interval 0.0": ("trainer.val_check_interval", "0.0"),
     "val_check_interval 0": ("trainer.val_check_interval", "0"),
     "num_sanity_val_steps -5": ("trainer.num_sanity_val_steps", "-5"),
@@ -104,7 +105,8 @@ CASES = {
     "class weight inf": ("model.class_weights", "[1, .inf, 1]"),
     "backbone_lr_mult inf": ("model.backbone_lr_mult", ".inf"),
 }
-EXTRA = {"min_epochs past max_epochs": {"max_epochs": 2}, "unknown clip algorithm": {"gradient_clip_val": 1.0}}
+EXTRA = {"min_epochs past max_epochs": {"max_epochs": 2}, "unknown clip algorithm": {"gradient_clip_val": 1.0},
+         "validation every 5 epochs of 2": {"max_epochs": 2}}
 
 
 def _set(config: dict, key: str, value) -> None:
