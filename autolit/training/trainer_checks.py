@@ -47,7 +47,7 @@ def _devices(v: Any) -> bool:
         if text in ("auto", "-1"):
             return True
         parts = [p.strip() for p in text.split(",")]
-        return all(p.isdigit() for p in parts) and (len(parts) > 1 or text.endswith(",") or int(parts[0]) >= 1)
+        return all(p.isdigit() for p in parts) and (len(parts) > 1 or int(parts[0]) >= 1)
     if isinstance(v, (list, tuple)):
         return bool(v) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v) \
             and len(set(v)) == len(v)
@@ -59,15 +59,10 @@ def _duration(v: Any) -> bool:
     from lightning.pytorch.callbacks import Timer
 
     try:
-        seconds = Timer(duration=plain(v))._duration
+        seconds = Timer(duration=v)._duration
     except Exception:  # noqa: BLE001 - a MisconfigurationException, TypeError (bad keys) or overflow
         return False
     return seconds is not None and seconds > 0
-
-
-def plain(value: Any) -> Any:
-    """A jsonargparse Namespace as the dict it was given as."""
-    return value.as_dict() if hasattr(value, "as_dict") else value
 
 
 @functools.cache
