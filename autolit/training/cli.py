@@ -1,5 +1,7 @@
 """The LightningCLI of a fit: config parsing with one-line errors, data links into the model,
-checkpoints, TensorBoard extras, optimizer/scheduler checks and param groups.
+checkpoints, TensorBoard extras and param groups; what ``--config`` holds and every parsed value are
+checked by key (:mod:`~autolit.training.config_file`, :mod:`~autolit.training.config_checks`) before
+anything is built.
 
 :func:`build_cli` parses a config (an argv list or a dict) and instantiates the model, the data and
 the trainer; :mod:`autolit.training.run` fits them. ``python -m autolit.fit`` and the search's
