@@ -29,6 +29,16 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def invalid_value(key: str, value: object, owner: str, must: str, example: str,
+                  names: Iterable[str] = ()) -> UserError:
+    """The one wording of a config value out of range: ``key: value is not valid for owner (must be
+    …); fix: e.g. arg: example``, where a name of ``names`` close to a misspelt value is the example."""
+    shown = list(value) if isinstance(value, tuple) else value
+    close = difflib.get_close_matches(value, list(names), n=1, cutoff=0.6) if isinstance(value, str) else []
+    return UserError(f"{key}: {shown!r} is not valid for {owner} (must be {must}); "
+                     f"fix: e.g. {key.rsplit('.', 1)[-1]}: {close[0] if close else example}")
+
+
 def one_line(text: object, limit: int = 200) -> str:
     """``text`` (an exception's too: ``Type: message``) on one line, at most ``limit`` characters."""
     if isinstance(text, BaseException):

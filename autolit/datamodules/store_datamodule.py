@@ -16,7 +16,6 @@ Loaders yield uint8 ``(B, C, S, S)`` batches; normalisation runs on the device i
 
 from __future__ import annotations
 
-import math
 from functools import cached_property
 from pathlib import Path
 
@@ -26,18 +25,16 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from autolit.datamodules import cache as decoded_cache
+from autolit.datamodules.arguments import check_data_args, check_stats
 from autolit.datamodules.augment import build_augment
-from autolit.datamodules.datasets import (ArrayDataset, BatchLoader, StoreDataset, TrainBatchSampler, stack_batch,
-                                         worker_init)
+from autolit.datamodules.datasets import (ArrayDataset, BatchLoader, StoreDataset, TrainBatchSampler, n_batches,
+                                         stack_batch, worker_init)
 from autolit.datamodules.limits import cache_bytes, check_batch_memory, fitting_cache_mode
 from autolit.datamodules.preprocess import RESIZE_RULE, normalize_batch
 from autolit.datamodules.sources import ensure_store
 from autolit.datamodules.stats import channel_stats
 from autolit.errors import UserError
 from autolit.store import StoreReader
-
-CACHE_MODES = ("auto", "none", "decoded", "device")
-
 
 class StoreDataModule(L.LightningDataModule):
     """Train/val/test loaders over a store's deterministic splits.
@@ -68,9 +65,8 @@ class StoreDataModule(L.LightningDataModule):
                  augment: list[dict] | None = None, cache: str = "auto", device_limit_mb: int = 1024,
                  pin_memory: bool = False, persistent_workers: bool = False) -> None:
         super().__init__()
-        _check_args(image_size, channels, batch_size, num_workers, cache)
-        for key, values in (("mean", mean), ("std", std)):
-            _check_stats(key, values, channels)
+        check_data_args(image_size=image_size, channels=channels, batch_size=batch_size, num_workers=num_workers,
+                        cache=cache, device_limit_mb=device_limit_mb, mean=mean, std=std)
         self.save_hyperparameters()
         self.store_path, self.source = Path(store), source
         self.batch_size, self.num_workers = batch_size, num_workers
@@ -127,7 +123,7 @@ class StoreDataModule(L.LightningDataModule):
     @cached_property
     def mean_std(self) -> tuple[list[float], list[float]]:
         for key in ("mean", "std"):  # data.channels not given: the store's count is known only now
-            _check_stats(key, self.hparams[key], self.channels)
+            check_stats(key, self.hparams[key], self.channels)
         if self.hparams.mean is not None and self.hparams.std is not None:
             return list(self.hparams.mean), list(self.hparams.std)
         mean, std = channel_stats(self.reader, self.image_size, self.channels)
@@ -145,6 +141,11 @@ class StoreDataModule(L.LightningDataModule):
     def targets(self, split: str) -> np.ndarray:
         """All targets of a split (label indices or float values), in store key order."""
         return np.asarray([self.reader.read(key)[1] for key in self.reader.keys(split)])
+
+    def batch_count(self, split: str) -> int:
+        """Batches per epoch of ``split`` on one device, as its loader will have them (train: without a
+        last batch of one sample); what the fit checks ``trainer.limit_*_batches`` against."""
+        return n_batches(len(self.reader.keys(split)), self.batch_size, drop_single=split == "train")
 
     # ---- Lightning hooks ----
     def prepare_data(self) -> None:
@@ -251,35 +252,3 @@ class StoreDataModule(L.LightningDataModule):
     def _device(self) -> torch.device:
         trainer = getattr(self, "_trainer", None)
         return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
-
-
-def _check_args(image_size, channels, batch_size, num_workers, cache) -> None:
-    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
-        raise UserError(f"data.image_size must be a positive integer, got {image_size!r}")
-    if channels not in (None, 1, 3):
-        raise UserError(f"data.channels must be 1 (grey) or 3 (RGB), got {channels!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise UserError(f"data.batch_size must be a positive integer, got {batch_size!r}")
-    if not isinstance(num_workers, int) or num_workers < 0:
-        raise UserError(f"data.num_workers must be 0 or more, got {num_workers!r}")
-    if cache not in CACHE_MODES:
-        raise UserError(f"data.cache: unknown mode {cache!r}; valid: {', '.join(CACHE_MODES)}")
-    check_batch_memory(image_size, channels or 1, batch_size)
-
-
-def _check_stats(key: str, values: list[float] | None, channels: int | None) -> None:
-    """data.mean/data.std: one finite value per channel (export refuses any other count), std > 0."""
-    if values is None:
-        return
-    numbers = isinstance(values, (list, tuple)) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
-    if not numbers or not values or (key == "std" and min(values) <= 0):
-        need = "positive numbers" if key == "std" else "finite numbers"
-        raise UserError(f"data.{key} must be a list of {need}, one per channel, got {values!r}; fix: e.g. "
-                        f"data.{key}: {[0.25 if key == 'std' else 0.5] * (channels or 3)}, or leave it out "
-                        f"(computed from the train split)")
-    if channels is not None and len(values) != channels:
-        raise UserError(f"data.{key} has {len(values)} value{'s' * (len(values) != 1)} but the data has "
-                        f"{channels} channel{'s' * (channels != 1)} (data.channels or the store's); fix: give "
-                        f"{channels} value{'s' * (channels != 1)}, or leave data.{key} out (computed from the "
-                        f"train split)")

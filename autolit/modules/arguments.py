@@ -3,16 +3,19 @@ fine-tuning knobs): each mistake names the ``model.*`` key and the fix."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
-from autolit.errors import UserError
+from autolit.errors import UserError, invalid_value
 from autolit.modules.backbone import find_backbones
 from autolit.modules.errors import fmt_shape
+from autolit.modules.losses import check_loss, check_loss_args
 from autolit.modules.presets import preset_spec
 from autolit.modules.spec import output_shape
-from autolit.modules.tasks import Task
+from autolit.modules.speed import check_speed_options
+from autolit.modules.tasks import Task, get_task
 
 
 def choose_spec(layers: list[dict] | None, preset: str | None) -> list[dict]:
@@ -26,11 +29,26 @@ def choose_spec(layers: list[dict] | None, preset: str | None) -> list[dict]:
     return preset_spec(preset) if preset is not None else layers
 
 
-def check_fine_tuning(net: torch.nn.Module, freeze_epochs: Any, mult: Any) -> tuple[int, float]:
+def check_model_args(*, task: Any, loss: Any, label_smoothing: Any, class_weights: Any, huber_delta: Any,
+                     freeze_epochs: Any, backbone_lr_mult: Any, channels_last: Any, compile: Any) -> None:  # noqa: A002
+    """The module's own values that need neither the data nor the network: the fit CLI checks a parsed
+    config with them before the store is read (a scrape source would be fetched first)."""
+    task_def = get_task(task)
+    check_loss(task_def, loss)
+    check_loss_args(task, None, label_smoothing, class_weights, huber_delta)
+    _check_fine_tuning_values(freeze_epochs, backbone_lr_mult)
+    check_speed_options(channels_last, compile)
+
+
+def _check_fine_tuning_values(freeze_epochs: Any, mult: Any) -> None:
     if not isinstance(freeze_epochs, int) or isinstance(freeze_epochs, bool) or freeze_epochs < 0:
-        raise UserError(f"model.freeze_epochs must be an integer >= 0, got {freeze_epochs!r}")
-    if not isinstance(mult, (int, float)) or isinstance(mult, bool) or not mult >= 0:
-        raise UserError(f"model.backbone_lr_mult must be a number >= 0, got {mult!r}; fix: e.g. 0.1")
+        raise invalid_value("model.freeze_epochs", freeze_epochs, "AutoLitModule", "an integer >= 0", "1")
+    if not isinstance(mult, (int, float)) or isinstance(mult, bool) or not 0 <= mult < math.inf:
+        raise invalid_value("model.backbone_lr_mult", mult, "AutoLitModule", "a finite number >= 0", "0.1")
+
+
+def check_fine_tuning(net: torch.nn.Module, freeze_epochs: Any, mult: Any) -> tuple[int, float]:
+    _check_fine_tuning_values(freeze_epochs, mult)
     if (freeze_epochs or mult != 1) and not find_backbones(net):
         key = "freeze_epochs" if freeze_epochs else "backbone_lr_mult"
         raise UserError(f"model.{key} is set but model.layers has no Backbone layer; fix: remove "

@@ -44,6 +44,10 @@ def _inert_globals() -> list[Any]:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` with clear UserErrors for every way it can fail."""
     path = Path(path)
+    if path.is_dir():
+        found = sorted(str(p) for p in path.rglob("*.ckpt"))[:3]
+        raise UserError(f"checkpoint {path} is a folder, not a checkpoint file; fix: pass a .ckpt file"
+                        + (f" in it, e.g. {', '.join(found)}" if found else " (it holds none)"))
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; fix: pass a .ckpt file written by "
                         "autolit.fit (runs/.../checkpoints/*.ckpt)")

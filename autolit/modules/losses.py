@@ -9,13 +9,14 @@ out of the state dict, which then holds only the network (the hparams rebuild th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autolit.errors import UserError, suggest
+from autolit.errors import UserError, invalid_value, suggest
 from autolit.modules.tasks import Task
 
 
@@ -76,6 +77,7 @@ class Huber(nn.Module):
         return F.huber_loss(pred, target, delta=self.delta)
 
 
+OWNER = "AutoLitModule"
 LOSSES: dict[str, Callable[..., nn.Module]] = {
     "cross_entropy": CrossEntropy,
     "bce": BinaryCrossEntropy,
@@ -102,34 +104,34 @@ def check_loss(task: Task, loss: str | None) -> str:
     return loss
 
 
-def check_loss_args(task: str, n_labels: int, label_smoothing: float,
+def check_loss_args(task: str, n_labels: int | None, label_smoothing: float,
                     class_weights: Sequence[float] | None, huber_delta: float) -> None:
-    """Refuse loss arguments that are out of range or do not fit the task / label count."""
+    """Refuse loss arguments that are out of range or do not fit the task / label count (``None``: not known yet)."""
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
             or not 0 <= label_smoothing < 1:
-        raise UserError(f"model.label_smoothing must be a number in [0, 1), got {label_smoothing!r}; "
-                        f"fix: e.g. label_smoothing: 0.1 (0 turns it off)")
+        raise invalid_value("model.label_smoothing", label_smoothing, OWNER, "a number in [0, 1) (0 turns it off)",
+                            "0.1")
     if task == "regression" and label_smoothing:
         raise UserError(f"model.label_smoothing is {label_smoothing} but task regression has no "
                         f"labels to smooth; fix: remove label_smoothing")
     if class_weights is not None:
         _check_class_weights(task, n_labels, class_weights)
-    if isinstance(huber_delta, bool) or not isinstance(huber_delta, (int, float)) or huber_delta <= 0:
-        raise UserError(f"model.huber_delta must be a positive number, got {huber_delta!r}; "
-                        f"fix: e.g. huber_delta: 1.0")
+    if isinstance(huber_delta, bool) or not isinstance(huber_delta, (int, float)) or not 0 < huber_delta < math.inf:
+        raise invalid_value("model.huber_delta", huber_delta, OWNER, "a finite number > 0", "1.0")
 
 
-def _check_class_weights(task: str, n_labels: int, weights: Sequence[float]) -> None:
+def _check_class_weights(task: str, n_labels: int | None, weights: Sequence[float]) -> None:
     if task == "regression":
         raise UserError("model.class_weights is set but task regression has no classes; "
                         "fix: remove class_weights")
     if not isinstance(weights, (list, tuple)):
-        raise UserError(f"model.class_weights must be a list of {n_labels} numbers, got {weights!r}; "
-                        f"fix: give one weight per label, in label order")
-    if len(weights) != n_labels:
+        count = f"{n_labels} numbers" if n_labels else "numbers"
+        raise invalid_value("model.class_weights", weights, OWNER, f"a list of {count}, one per label in label order",
+                            "[1.0, 2.0]")
+    if n_labels is not None and len(weights) != n_labels:
         raise UserError(f"model.class_weights has {len(weights)} values but there are {n_labels} "
                         f"labels; fix: give one weight per label, in label order")
-    if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in weights) \
+    if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w < math.inf for w in weights) \
             or not any(weights):
-        raise UserError(f"model.class_weights must be non-negative numbers, not all zero, got "
-                        f"{list(weights)!r}; fix: e.g. [1.0, 2.0] to weigh the second label double")
+        raise invalid_value("model.class_weights", list(weights), OWNER, "finite numbers >= 0, not all zero",
+                            "[1.0, 2.0] (the second label counts double)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autolit.errors import UserError, suggest
+from autolit.errors import UserError, invalid_value, suggest
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 COMPILE_KEYS = ("mode", "backend", "fullgraph", "dynamic")
@@ -17,7 +17,7 @@ COMPILE_KEYS = ("mode", "backend", "fullgraph", "dynamic")
 def check_speed_options(channels_last: bool, compile: bool | str | dict) -> dict[str, Any]:  # noqa: A002
     """``{"channels_last": bool, "compile": torch.compile kwargs or None}`` from the config values."""
     if not isinstance(channels_last, bool):
-        raise UserError(f"model.channels_last must be true or false, got {channels_last!r}")
+        raise invalid_value("model.channels_last", channels_last, "AutoLitModule", "true or false", "true")
     if compile is False or compile is None:
         return {"channels_last": channels_last, "compile": None}
     if compile is True:

@@ -6,7 +6,9 @@
 Files: ``cli.py`` (:func:`build_cli`, the parser's one-line errors, links, checkpoints),
 ``run.py`` (:func:`run_fit`, :func:`fit_and_test`, :class:`FitResult`), ``runinfo.py`` (resolved
 config, final hparams, resume lookup), ``callbacks.py`` (TensorBoard sample grid, confusion matrix,
-best val metrics), ``optim_checks.py`` (optimizer/scheduler arguments by key), ``schedulers.py``
+best val metrics), ``config_file.py`` (what ``--config`` holds), ``config_checks.py`` (every value by
+key, after parsing), ``trainer_checks.py`` (the Trainer's arguments), ``optim_checks.py``
+(optimizer/scheduler arguments), ``rules.py`` (their range rules), ``schedulers.py``
 (per-step schedules), ``finetune.py`` (a Backbone's preprocessing and LR groups), ``features.py``
 (pixel or frozen-backbone feature matrices of a store's splits) and ``baselines.py`` (scikit-learn
 models on them, ``python -m autolit.baseline``).

@@ -1,5 +1,7 @@
 """The LightningCLI of a fit: config parsing with one-line errors, data links into the model,
-checkpoints, TensorBoard extras, optimizer/scheduler checks and param groups.
+checkpoints, TensorBoard extras and param groups; what ``--config`` holds and every parsed value are
+checked by key (:mod:`~autolit.training.config_file`, :mod:`~autolit.training.config_checks`) before
+anything is built.
 
 :func:`build_cli` parses a config (an argv list or a dict) and instantiates the model, the data and
 the trainer; :mod:`autolit.training.run` fits them. ``python -m autolit.fit`` and the search's
@@ -18,6 +20,7 @@ import lightning as L
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from autolit.datamodules import StoreDataModule
 from autolit.errors import UserError, one_line
@@ -25,9 +28,12 @@ from autolit.modules import AutoLitModule
 from autolit.modules.checkpoint import load_checkpoint
 from autolit.training import schedulers
 from autolit.training.callbacks import BestValMetrics, ConfusionMatrixFigure, SampleGrid
+from autolit.training.config_checks import check_config, rephrase_typed_error
+from autolit.training.config_file import check_config_file, config_values
 from autolit.training.finetune import follow_backbone, use_param_groups
-from autolit.training.optim_checks import SECTIONS, check_section, rephrase_parse_error, rephrase_value_error
+from autolit.training.optim_checks import SECTIONS, rephrase_parse_error, rephrase_value_error
 from autolit.training.runinfo import LINKED_MODEL_KEYS, find_last_checkpoint, monitor_for, plain_dict, resolved_config
+from autolit.training.trainer_checks import check_against_data
 
 RUNS = Path("runs")
 # Lightning 2.6 builds pytree specs the way newer torch deprecates; the notice names no user action.
@@ -53,19 +59,9 @@ class AutoLitParser(LightningArgumentParser):
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         if not self.exit_on_error:  # a parser inside jsonargparse's own retries: they catch this
             super().error(message, ex)
-        raise UserError(rephrase_parse_error(message) or f"config: {one_line(message, limit=600)}; fix: check "
-                        "that key's spelling and value (--print_config lists every key with its default)")
-
-    def parse_path(self, cfg_path: Any, *args: Any, **kwargs: Any) -> Any:
-        """jsonargparse reads ``--config FILE`` here; an unreadable or non-UTF-8 file is one line."""
-        try:
-            return super().parse_path(cfg_path, *args, **kwargs)
-        except UnicodeDecodeError as exc:
-            raise UserError(f"--config {cfg_path} is not UTF-8 text (byte {exc.start}: "
-                            f"{exc.object[exc.start:exc.start + 1]!r}): save it as UTF-8") from None
-        except OSError as exc:
-            raise UserError(f"--config {cfg_path} cannot be read ({exc.strerror or exc}): "
-                            "check its permissions") from None
+        raise UserError(rephrase_parse_error(message) or rephrase_typed_error(message)
+                        or f"config: {one_line(message, limit=600)}; fix: check that key's spelling and value "
+                        "(--print_config lists every key with its default)")
 
     def print_usage(self, file=None) -> None:
         if file is sys.stderr:
@@ -91,11 +87,17 @@ class AutoLitCLI(LightningCLI):
         for name in LINKED_MODEL_KEYS:
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """What ``--config`` names is checked first (a folder, a YAML list, a search config: one line each),
+        the parsed values next: all before the seed is set or anything is read or built."""
+        if not isinstance(args, dict) and not hasattr(args, "as_dict"):
+            accepted = {action.dest.split(".")[0] for action in parser._actions}
+            for value in config_values(sys.argv[1:] if args is None else args):
+                check_config_file(value, accepted)
+        super().parse_arguments(parser, args)
+        check_config(self.config)
+
     def before_instantiate_classes(self) -> None:
-        for section in SECTIONS:
-            spec = self.config.get(section)
-            if spec is not None and spec.get("class_path"):
-                check_section(section, spec.class_path, plain_dict(spec.get("init_args")))
         ckpt = self.config.get("ckpt_path")
         logger = self.config.trainer.get("logger")
         if ckpt == "last" and logger and hasattr(logger, "init_args"):
@@ -159,7 +161,15 @@ class AutoLitCLI(LightningCLI):
         if not self.progress:
             kwargs.setdefault("enable_progress_bar", False)
             kwargs.setdefault("enable_model_summary", False)
-        return super().instantiate_trainer(**kwargs)
+        try:
+            trainer = super().instantiate_trainer(**kwargs)
+        except (MisconfigurationException, ValueError) as exc:  # what needs this machine (devices, precision)
+            raise UserError(f"trainer: Lightning refuses these settings ({one_line(exc, 300)}); fix: change the "
+                            "trainer key it names") from None
+        if trainer.world_size == 1 and not trainer.overfit_batches:  # batches per device: one device
+            check_against_data(plain_dict(self.config.get("trainer")),
+                               {split: self.datamodule.batch_count(split) for split in ("train", "val", "test")})
+        return trainer
 
 
 def _check_task(model: AutoLitModule, data: StoreDataModule) -> None:
@@ -212,9 +222,5 @@ def build_cli(args: list[str] | dict | None = None, *, run_dir: str | Path | Non
 
 
 def _config_name(argv: Sequence[str]) -> str:
-    for i, arg in enumerate(argv):
-        if arg in ("--config", "-c") and i + 1 < len(argv):
-            return Path(argv[i + 1]).stem
-        if arg.startswith("--config="):
-            return Path(arg.split("=", 1)[1]).stem
-    return "autolit"
+    values = config_values(argv)
+    return Path(values[0]).stem if values else "autolit"

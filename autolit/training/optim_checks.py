@@ -11,32 +11,14 @@ unknown argument) are rewritten into one line with the key, the value, the valid
 from __future__ import annotations
 
 import inspect
-import math
 import re
-from collections.abc import Callable
 from typing import Any
 
-from autolit.errors import UserError, one_line, suggest
+from autolit.errors import UserError, invalid_value, one_line, suggest
+from autolit.training.rules import Rule
+from autolit.training.rules import number as _num
 
 SECTIONS = {"optimizer": "torch.optim", "lr_scheduler": "torch.optim.lr_scheduler"}
-
-
-def _num(low: float | None = None, high: float | None = None, *, low_open: bool = False,
-         high_open: bool = False, integer: bool = False) -> tuple[Callable[[Any], bool], str]:
-    """A range test and its wording, e.g. ``a number in [0, 1)``."""
-    def test(v: Any) -> bool:
-        if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)) or not math.isfinite(v):
-            return False
-        return ((low is None or (v > low if low_open else v >= low))
-                and (high is None or (v < high if high_open else v <= high)))
-    kind = "an integer" if integer else "a number"
-    if low is not None and high is not None:
-        text = f"{kind} in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    elif low is not None:
-        text = f"{kind} {'>' if low_open else '>='} {low:g}"
-    else:
-        text = kind
-    return test, text
 
 
 def _pair_in_unit(v: Any) -> bool:
@@ -50,7 +32,7 @@ def _increasing_ints(v: Any) -> bool:
 
 
 # argument name → (test, what it must be, an example value)
-RULES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
+RULES: dict[str, Rule] = {
     "lr": (*_num(0, low_open=True), "0.001"),
     "eps": (*_num(0), "1e-8"),
     "weight_decay": (*_num(0), "0.01"),
@@ -90,9 +72,7 @@ def check_section(section: str, class_path: str, init_args: dict[str, Any] | Non
     for key, value in (init_args or {}).items():
         rule = RULES.get(key)
         if rule is not None and value is not None and not rule[0](value):
-            shown = list(value) if isinstance(value, tuple) else value
-            raise UserError(f"{section}.init_args.{key}: {shown!r} is not valid for {_short(class_path)} "
-                            f"(must be {rule[1]}); fix: e.g. {key}: {rule[2]}")
+            raise invalid_value(f"{section}.init_args.{key}", value, _short(class_path), rule[1], rule[2])
 
 
 def rephrase_value_error(section: str, class_path: str, init_args: dict[str, Any], exc: Exception) -> UserError:

@@ -197,11 +197,11 @@ def test_missing_store_with_source_is_created_on_first_use(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"cache": "ram"}, "data.cache: unknown mode 'ram'"),
-    ({"channels": 2}, "data.channels must be 1 .grey. or 3 .RGB."),
-    ({"batch_size": 0}, "data.batch_size must be a positive integer"),
-    ({"image_size": -4}, "data.image_size must be a positive integer"),
-    ({"num_workers": -1}, "data.num_workers must be 0 or more"),
+    ({"cache": "ram"}, "data.cache: 'ram' is not valid for StoreDataModule .must be one of auto, none"),
+    ({"channels": 2}, "data.channels: 2 is not valid .*must be 1 .grey. or 3 .RGB."),
+    ({"batch_size": 0}, "data.batch_size: 0 is not valid .*must be an integer >= 1"),
+    ({"image_size": -4}, "data.image_size: -4 is not valid .*must be an integer >= 1"),
+    ({"num_workers": -1}, "data.num_workers: -1 is not valid .*must be an integer >= 0"),
     ({"augment": [{"RandomFlip": {}}]}, r"data.augment\[0\]: unknown augmentation 'RandomFlip'"),
     ({"channels": 3, "mean": [0.5, 0.5], "std": [0.2] * 3},
      r"^data\.mean has 2 values but the data has 3 channels .*fix: give 3 values, or leave data\.mean out"),

@@ -124,9 +124,9 @@ def test_freeze_epochs_train_the_head_first(tmp_path: Path) -> None:
 
 
 def test_fine_tuning_arguments_are_checked() -> None:
-    with pytest.raises(UserError, match=r"model\.freeze_epochs must be an integer >= 0, got -1"):
+    with pytest.raises(UserError, match=r"model\.freeze_epochs: -1 is not valid .*must be an integer >= 0"):
         module(freeze_epochs=-1)
-    with pytest.raises(UserError, match=r"model\.backbone_lr_mult must be a number >= 0, got 'x'"):
+    with pytest.raises(UserError, match=r"model\.backbone_lr_mult: 'x' is not valid .*must be a finite number >= 0"):
         module(backbone_lr_mult="x")
     with pytest.raises(UserError, match=r"model\.freeze_epochs is set but model\.layers has no Backbone layer"):
         AutoLitModule(task="multiclass", layers=[{"Flatten": {}}, {"Linear": {"out_features": 2}}],

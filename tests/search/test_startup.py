@@ -130,3 +130,40 @@ def test_feasibility_sees_a_pretrained_backbones_input_size_and_channels(tiny_st
     assert check_feasible(layers_of(config), info, "multiclass", None)[0] is None
     config["data"].update(image_size=32, channels=3)  # given: the config's own values win, as in fit
     assert data_info_for(config).input_shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize("where", ["overrides", "space"])
+def test_a_trainer_value_out_of_range_stops_the_search_before_any_trial(tmp_path, where):
+    """Trials get the fit's checks of every value: the config error is the search's one line, not a failed trial each."""
+    if where == "overrides":
+        path = write_configs(tmp_path, extra={"overrides": {"trainer.accumulate_grad_batches": 0}})
+    else:  # the space's low end is a value no trial could run
+        path = write_configs(tmp_path, space={**SPACE, "trainer.accumulate_grad_batches": {"type": "int", "low": 0,
+                                                                                           "high": 2}})
+    with pytest.raises(UserError) as exc:
+        main(["--config", str(path), "--devices", "cpu:1", "--storage", str(tmp_path / "j.log"),
+              "--runs-dir", str(tmp_path / "runs")], factory=search_stubs.stub_factory, data_info=search_stubs.stub_info)
+    message = str(exc.value)
+    assert "trainer.accumulate_grad_batches: 0 is not valid for Trainer" in message and "\n" not in message
+    assert message.startswith(f"search config {path}")
+    assert not (tmp_path / "j.log").exists()  # no study, no trial
+
+
+def test_a_value_refused_only_against_the_data_stops_the_search_at_its_first_trial(tmp_path, tiny_store):
+    """limit_train_batches: 0.001 is a share under one batch of this store: the trial's own fit refuses it,
+    and that stops the search (exit 2, one line) instead of failing every trial with Lightning's traceback."""
+    from search_configs import real_fit_config
+
+    search = {"fit_config": "fit.yaml", "study": {"name": "tiny", "n_trials": 3, "pruner": {"type": "NopPruner"}},
+              "overrides": {"trainer.limit_train_batches": 0.001},
+              "space": {"optimizer.init_args.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}}
+    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(real_fit_config(tiny_store)))
+    (tmp_path / "search.yaml").write_text(yaml.safe_dump(search))
+    proc = subprocess.run([sys.executable, "-m", "autolit.search", "--config", "search.yaml", "--devices", "cpu:1",
+                           "--runs-dir", "runs"], capture_output=True, text=True, timeout=400, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: trainer.limit_train_batches: 0.001 "), proc.stderr[-3000:]
+    study = optuna.load_study(study_name="tiny", storage=open_storage(str(tmp_path / "runs" / "tiny" / "journal.log")))
+    assert len(study.trials) == 1 and study.trials[0].user_attrs.get("config_error", "").startswith(
+        "trainer.limit_train_batches")

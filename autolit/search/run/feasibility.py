@@ -3,7 +3,9 @@
 Also the start-up *probe*: before any worker starts, the space is built at its low, middle and
 high ends; if none of these is feasible, the mistake is most likely in the spec itself (an
 unknown layer, a misspelled argument), so it is reported as a :class:`UserError` instead of
-pruning every trial.
+pruning every trial. Each probe's config also passes the fit's own checks of every value by key
+(:func:`check_values`), so a bad override stops the search before any trial, as ``autolit.fit``
+stops before training.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def probe_space(cfg: SearchConfig, data_info: Callable[[dict], DataInfo]) -> dic
     for mode in PROBES:
         scalars, layers = sample(cfg.space, probe_chooser(mode))
         config = trial_fit_config(cfg, scalars, layers)
+        check_values(cfg, config)
         spec = layers_of(config)
         if spec is None:
             data_info(config)
@@ -69,6 +72,18 @@ def probe_space(cfg: SearchConfig, data_info: Callable[[dict], DataInfo]) -> dic
         raise UserError(f"space.model.layers in {cfg.path}: no probe of the space is feasible "
                         f"(low end: {problems['low']}); fix the layer spec or widen the ranges")
     return problems
+
+
+def check_values(cfg: SearchConfig, config: dict) -> None:
+    """The fit's own checks of every value by key (trainer, optimizer, model, data), on a config a trial
+    gets: a bad override or a space end (``trainer.accumulate_grad_batches: 0``) stops the search here,
+    in one line, instead of failing every trial. The accelerator is the slot's, so it is not checked."""
+    from autolit.training.config_checks import check_config
+
+    try:
+        check_config(config, machine=False)
+    except UserError as exc:
+        raise UserError(f"search config {cfg.path} (fit_config with overrides and space applied): {exc}") from None
 
 
 _DATA_KEYS = ("store", "source", "image_size", "channels")  # what shapes depend on
