@@ -165,5 +165,6 @@ def test_a_value_refused_only_against_the_data_stops_the_search_at_its_first_tri
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: trainer.limit_train_batches: 0.001 "), proc.stderr[-3000:]
     study = optuna.load_study(study_name="tiny", storage=open_storage(str(tmp_path / "runs" / "tiny" / "journal.log")))
-    assert len(study.trials) == 1 and study.trials[0].user_attrs.get("config_error", "").startswith(
-        "trainer.limit_train_batches")
+    attrs = study.trials[0].user_attrs
+    assert len(study.trials) == 1 and attrs.get("outcome") == "config_error"
+    assert attrs["reason"].startswith("trainer.limit_train_batches")
