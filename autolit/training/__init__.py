@@ -7,7 +7,8 @@ Files: ``cli.py`` (:func:`build_cli`, the parser's one-line errors, links, check
 ``run.py`` (:func:`run_fit`, :func:`fit_and_test`, :class:`FitResult`), ``runinfo.py`` (resolved
 config, final hparams, resume lookup), ``callbacks.py`` (TensorBoard sample grid, confusion matrix,
 best val metrics), ``optim_checks.py`` (optimizer/scheduler arguments by key), ``schedulers.py``
-(per-step schedules), ``finetune.py`` (a Backbone's preprocessing and LR groups).
+(per-step schedules), ``finetune.py`` (a Backbone's preprocessing and LR groups), ``validate.py``
+(:func:`check_fit_config`: the fit's checks without building anything, for the job service).
 Imported by the fit entry point and the search; imports modules, datamodules and the store.
 """
 
@@ -16,7 +17,8 @@ from __future__ import annotations
 from autolit import lazy_exports
 
 _EXPORTS = {"build_cli": "cli", "AutoLitCLI": "cli", "RUNS": "cli",
-            "run_fit": "run", "fit_and_test": "run", "FitResult": "run", "mean_baseline": "run"}
+            "run_fit": "run", "fit_and_test": "run", "FitResult": "run", "mean_baseline": "run",
+            "check_fit_config": "validate"}
 __all__ = sorted(_EXPORTS)
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)
