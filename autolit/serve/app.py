@@ -239,7 +239,7 @@ def to_job(service: Service, row: dict[str, Any], *, detail: bool = True) -> Job
     """A table row as the API's :class:`Job`; ``detail`` adds what is read from the job's folder."""
     job = Job(id=row["id"], kind=row["kind"], name=row["name"], state=row["state"], created_at=row["created_at"],
               started_at=row["started_at"], ended_at=row["ended_at"], exit_code=row["exit_code"],
-              error=row["error"], attempt=row["attempt"], slot=row["slot"], folder=row["folder"],
+              error=row["error"], attempt=row["attempt"], slot=row["slot"], pid=row["pid"], folder=row["folder"],
               storage=job_files.hide_password(row["storage"]), study_name=row["study_name"])
     if not detail:
         return job

@@ -86,6 +86,7 @@ class Job(BaseModel):
     error: str | None = Field(None, description="the one error line of a failed job")
     attempt: int = Field(0, description="how many times a process was started for it (resume adds one)")
     slot: str | None = Field(None, description="where it runs: 'cpu' or a GPU index")
+    pid: int | None = Field(None, description="its process (and process group) while it runs")
     folder: str
     run_dir: str | None = Field(None, description="the fit's run folder (TensorBoard events, checkpoints)")
     storage: str | None = Field(None, description="a search job's study storage (password hidden)")
