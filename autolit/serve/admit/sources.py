@@ -39,6 +39,7 @@ def admit_source(source: Any, places: Places) -> Any:
     """``data.source`` with every path resolved and admitted (the same shape back)."""
     from autolit.datamodules.sources import resolve_all
 
+    source = _read_options_first(source, places)
     try:
         resolved = resolve_all(source)
     except UserError as exc:
@@ -49,6 +50,27 @@ def admit_source(source: Any, places: Places) -> Any:
     out = [_entry(entry, r, places, "data.source" if one else f"data.source[{i}]")
            for i, (entry, r) in enumerate(zip(entries, resolved))]
     return out[0] if one else out
+
+
+def _read_options_first(source: Any, places: Places) -> Any:
+    """Files named by options admitted (and made absolute) before the registry's checks read them
+    (the scrape source reads ``queries_file`` while checking it)."""
+    one = isinstance(source, (str, dict))
+    entries = [source] if one else list(source) if isinstance(source, list) else []
+    out = []
+    for i, entry in enumerate(entries):
+        where = "data.source" if one else f"data.source[{i}]"
+        if isinstance(entry, dict):
+            entry = {k: _read_in(v, places, f"{where}.{k}") if isinstance(v, dict) else
+                     places.read(v, f"{where}.{k}") if OPTION_ROLES.get(k) == READ and v is not None else v
+                     for k, v in entry.items()}
+        out.append(entry)
+    return out[0] if one else out if isinstance(source, list) else source
+
+
+def _read_in(options: dict, places: Places, where: str) -> dict:
+    return {k: places.read(v, f"{where}.{k}") if OPTION_ROLES.get(k) == READ and v is not None else v
+            for k, v in options.items()}
 
 
 def _entry(entry: Any, r: Any, places: Places, where: str) -> Any:

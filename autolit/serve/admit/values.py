@@ -207,7 +207,7 @@ def _registry_name(text: str) -> bool:
     """A name a library looks up in its own registry (``ddp``, ``cuda:0``, ``bold grey82``): never an
     import path, a path or a URL, which jsonargparse would import or read first."""
     return (bool(text.strip()) and len(text) <= 200 and not roles.looks_like_path(text)
-            and "://" not in text and not _IMPORT_PATH.match(text))
+            and "://" not in text and not _IMPORT_PATH.match(text) and not text.startswith("_"))
 
 
 def _loaded_subclass(name: str, bases: tuple[type, ...]) -> bool:
