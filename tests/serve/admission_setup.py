@@ -72,3 +72,30 @@ def merged(base: dict, fragment: dict) -> dict:
 def digits(**fragment: Any) -> dict:
     """configs/digits.yaml with ``fragment`` laid over it."""
     return merged(shipped("digits.yaml"), fragment)
+
+
+def fit_parser():
+    """The parser ``python -m autolit.fit`` parses with (build_cli's LightningCLI), stopped before it
+    parses anything: LightningCLI builds and parses in one constructor, so parse_arguments hands the
+    parser out instead."""
+    import warnings
+
+    from autolit.training import cli
+
+    class Built(Exception):
+        pass
+
+    def hand_out(self, parser, args):
+        raise Built(parser)
+
+    original = cli.AutoLitCLI.parse_arguments
+    cli.AutoLitCLI.parse_arguments = hand_out
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cli.build_cli({}, run_dir="runs/parser-only")
+    except Built as built:
+        return built.args[0]
+    finally:
+        cli.AutoLitCLI.parse_arguments = original
+    raise AssertionError("build_cli did not reach parse_arguments")

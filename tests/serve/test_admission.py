@@ -318,3 +318,13 @@ def test_admission_returns_a_new_config(site):
     admitted = admit_fit(config, site.roots, job_dir=site.job)
     assert config["data"]["store"] == "stores/digits"
     assert admitted["data"]["store"] == str(Path(site.job) / "stores" / "digits")
+
+
+@pytest.mark.parametrize("payload", ["os.system", "builtins.eval", "/etc/passwd"])
+def test_kwargs_jsonargparse_forwards_to_another_function_take_no_import_path(site, payload):
+    """WeightAveraging(**kwargs) passes them to AveragedModel, whose avg_fn is a callable:
+    jsonargparse follows the kwargs and imports a string given there."""
+    callback = {"class_path": "lightning.pytorch.callbacks.WeightAveraging", "init_args": {"avg_fn": payload}}
+    with pytest.raises(AdmissionError) as refused:
+        admit_fit(digits(trainer={"callbacks": [callback]}), site.roots, job_dir=site.job)
+    assert refused.value.key == "trainer.callbacks[0].init_args.avg_fn"

@@ -36,6 +36,7 @@ TEXT = frozenset({
     # RichProgressBar's theme and columns: rich styles and format strings
     "description", "progress_bar", "progress_bar_finished", "progress_bar_pulse", "batch_progress", "time",
     "processing_speed", "metrics", "metrics_text_delimiter", "metrics_format", "style", "text_delimiter",
+    "complete_style", "finished_style", "pulse_style",
     # loggers
     "prefix",
     # optimizers and schedulers: registry names and literals

@@ -185,11 +185,17 @@ class Walker:
         return self.places.write(value, key)
 
     def kwarg(self, value: Any, key: str) -> Any:
-        """A ``**kwargs`` value (no type known): plain data, no path-like text."""
-        if isinstance(value, str) and roles.looks_like_path(value):
-            raise AdmissionError(key, value, "looks like a path, under a key admission does not know as one",
-                                 "give a plain value here")
-        return self.free(value, key)
+        """A ``**kwargs`` value. Its type is unknown here, but jsonargparse follows ``**kwargs`` into
+        the function they are passed to (WeightAveraging's reach AveragedModel's ``avg_fn``, a
+        callable): so no import path, no path, no class spec, at any depth."""
+        if isinstance(value, str) and not _registry_name(value):
+            raise AdmissionError(key, value, "is an import path or a path, under a key whose type admission does "
+                                 "not know", "give a plain value here")
+        if isinstance(value, dict):
+            return {k: self.kwarg(v, f"{key}.{k}") for k, v in self.free(value, key).items()}
+        if isinstance(value, list):
+            return [self.kwarg(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return value
 
     def free(self, value: Any, key: str) -> Any:
         """Untyped data: anything plain, but no class spec (jsonargparse instantiates those anywhere)."""
