@@ -37,13 +37,19 @@ class AdmissionError(UserError):
     """A config refused: one line naming the key path, the value, why, and the fix.
 
     ``key`` is the dotted path of the offending value (``trainer.callbacks[0].class_path``,
-    ``data.store``); ``value`` the value (scrubbed to its ``repr`` when it held a credential).
+    ``data.store``); ``value`` the value (scrubbed to its ``repr`` when it held a credential);
+    ``why`` and ``fix`` the two halves of the message.
     """
+
+    def moved(self, key: str, why: str | None = None) -> AdmissionError:
+        """The same refusal under another key path (a search config's key for a trial's fit key)."""
+        return AdmissionError(key, self.value, why or self.why, self.fix)
 
     key: str
     value: object
 
     def __init__(self, key: str, value: object, why: str, fix: str) -> None:
+        self.why, self.fix = scrub(why), scrub(fix)
         shown = repr(value)
         if scrub(shown) != shown:
             value = shown = scrub(shown)
