@@ -29,6 +29,7 @@ from autolit.serve.table import JobTable
 from autolit.store.policy import MAX_SOURCE_BYTES
 
 KEY_AT_START = re.compile(r"^(?:config: )?([A-Za-z_][\w]*(?:\.[\w]+|\[\d+\])+):")
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024  # one predict request, all files together
 PROBLEMS = {401: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
 
 
@@ -76,7 +77,7 @@ def create_app(service: Service) -> FastAPI:
 
     app = FastAPI(title="autolit job service", version="1", lifespan=lifespan,
                   description="Fit and search jobs run as `python -m autolit.fit|search` processes; see docs/serve.md.")
-    app.add_middleware(Guard, token=service.token, max_upload=service.max_files * MAX_SOURCE_BYTES)
+    app.add_middleware(Guard, token=service.token, max_upload=MAX_UPLOAD_BYTES)
     table, runner = service.table, service.runner
 
     def job_row(job_id: int) -> dict[str, Any]:
@@ -195,10 +196,10 @@ def create_app(service: Service) -> FastAPI:
     @app.post("/api/jobs/{job_id}/predict", response_model=Predictions, responses={**PROBLEMS, 413: {"model": Problem}})
     def predict(job_id: int, files: list[UploadFile] = File(...), top_k: int = Query(3, ge=1, le=100)) -> Predictions:
         """Labels and probabilities of uploaded images, from the job's exported best checkpoint."""
-        row = job_row(job_id)
         if len(files) > service.max_files:
             raise problem(413, f"{len(files)} files: send at most {service.max_files} per request")
         uploads = [Upload(f.filename or f"file{i}", _read_capped(f)) for i, f in enumerate(files)]
+        row = job_row(job_id)
         try:
             _export(service, row)
             preds, runtime = service.deployments.predict(row, uploads, top_k)

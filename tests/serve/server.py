@@ -103,7 +103,7 @@ def tiny_fit(store: Path, **trainer: Any) -> dict:
         "model": {"task": "multiclass", "layers": [
             {"Conv2d": {"out_channels": 4, "kernel_size": 3, "padding": 1}}, {"ReLU": {}},
             {"Flatten": {}}, {"Linear": {"out_features": "n_labels"}}]},
-        "data": {"store": str(store), "batch_size": 16},
+        "data": {"store": str(store), "batch_size": 16, "cache": "none"},  # a data root is read-only
         "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.01}},
     }
 
