@@ -31,14 +31,16 @@ def free_port() -> int:
 class Server:
     """One server process (its own session, so a test can SIGKILL it and look for leftovers)."""
 
-    def __init__(self, home: Path, data_root: Path, *args: str, token: str | None = None) -> None:
+    def __init__(self, home: Path, data_root: Path, *args: str, token: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.home, self.data_root, self.args, self.token = home, data_root, list(args), token
+        self.env = env or {}
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90.0) -> "Server":
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
         if self.token:
             env["AUTOLIT_TOKEN"] = self.token
         cmd = [sys.executable, "-m", "autolit.serve", "--home", str(self.home), "--data-root", str(self.data_root),
