@@ -125,21 +125,23 @@ def create_app(service: Service) -> FastAPI:
             job_files.remove(Path(row["folder"]))
         return Deleted(id=job_id, folder_removed=delete_folder)
 
+    def act(job_id: int, done: bool, row: dict[str, Any], wanted: str) -> Job:
+        """The job after a stop or resume; 409 when its state (``row``, read before) did not allow it."""
+        if not done:
+            raise problem(409, f"job {job_id} is {row['state']}: only {wanted}")
+        return to_job(service, job_row(job_id))
+
     @app.post("/api/jobs/{job_id}/stop", response_model=Job, responses=PROBLEMS)
     def stop_job(job_id: int) -> Job:
         """SIGTERM to the job's process group; SIGKILL after the grace period. Ends ``stopped``."""
         row = job_row(job_id)
-        if not runner.stop_job(job_id):
-            raise problem(409, f"job {job_id} is {row['state']}: only a queued or running job can be stopped")
-        return to_job(service, job_row(job_id))
+        return act(job_id, runner.stop_job(job_id), row, "a queued or running job can be stopped")
 
     @app.post("/api/jobs/{job_id}/resume", response_model=Job, responses=PROBLEMS)
     def resume_job(job_id: int) -> Job:
         """Queue a stopped or interrupted job again: a fit goes on from last.ckpt, a search on its study."""
         row = job_row(job_id)
-        if not runner.resume_job(job_id):
-            raise problem(409, f"job {job_id} is {row['state']}: only a stopped or interrupted job can be resumed")
-        return to_job(service, job_row(job_id))
+        return act(job_id, runner.resume_job(job_id), row, "a stopped or interrupted job can be resumed")
 
     @app.get("/api/jobs/{job_id}/log", response_model=LogChunk, responses=PROBLEMS)
     def get_log(job_id: int, offset: int = Query(0, ge=0)) -> LogChunk:

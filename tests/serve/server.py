@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import yaml
 
+from autolit.serve.runner import group_alive  # noqa: F401 - the tests' look at a job's processes
+
 REPO = Path(__file__).resolve().parents[2]
 ENDED = {"succeeded", "failed", "stopped", "interrupted"}
 
@@ -113,10 +115,3 @@ def tiny_fit(store: Path, **trainer: Any) -> dict:
 def job_request(config: dict, name: str = "job", kind: str = "fit", **extra: Any) -> dict:
     return {"kind": kind, "name": name, "config": yaml.safe_dump(copy.deepcopy(config)), **extra}
 
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -44,7 +44,8 @@ def test_stop_in_epoch_two_then_resume_continues(tmp_path, data_root, slow_store
     server = Server(tmp_path / "home", data_root, "--grace", str(GRACE_S)).start()
     try:
         with server.client() as client:
-            config = tiny_fit(slow_store, max_epochs=3)
+            config = tiny_fit(slow_store, max_epochs=3, num_sanity_val_steps=0, limit_val_batches=5,
+                              limit_test_batches=2, enable_model_summary=False)
             config["data"]["batch_size"] = 4
             job = client.post("/api/jobs", json=job_request(config, "stoppable")).json()
             _wait_last(client, job["id"])  # epoch 1 ended: the fit is in epoch 2
@@ -73,11 +74,16 @@ def test_stop_in_epoch_two_then_resume_continues(tmp_path, data_root, slow_store
 def test_a_killed_server_leaves_no_job_and_the_job_resumes(tmp_path, data_root, slow_store):
     home = tmp_path / "home"
     server = Server(home, data_root).start()
-    with server.client() as client:
-        config = tiny_fit(slow_store, max_epochs=3)
-        config["data"]["batch_size"] = 4
-        job = client.post("/api/jobs", json=job_request(config, "orphan")).json()
-        running = _wait_last(client, job["id"])
+    try:
+        with server.client() as client:
+            config = tiny_fit(slow_store, max_epochs=3, num_sanity_val_steps=0, limit_val_batches=5,
+                              limit_test_batches=2, enable_model_summary=False)
+            config["data"]["batch_size"] = 4
+            job = client.post("/api/jobs", json=job_request(config, "orphan")).json()
+            running = _wait_last(client, job["id"])
+    except BaseException:
+        server.stop()
+        raise
     pgid = running["pid"]
     assert pgid and group_alive(pgid)
     server.kill()
