@@ -96,6 +96,8 @@ class Runner:
         self.busy: dict[int, int] = {}  # slot index -> job id
         self._wake = threading.Event()
         self._halt = threading.Event()
+        self._busy_lock = threading.Lock()  # one loop pass, or the start of a shutdown
+        self._draining = False
         self._thread = threading.Thread(target=self._loop, name="autolit-runner", daemon=True)
 
     # ---- called from the API ----------------------------------------------------------------
@@ -126,11 +128,13 @@ class Runner:
         return done
 
     def shutdown(self) -> None:
-        """Stop the loop; SIGTERM every job, SIGKILL after a short grace, mark them interrupted."""
-        self._halt.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
+        """SIGTERM every job, SIGKILL after a short grace, mark them interrupted; then end the loop.
+
+        The loop thread is ended last: it started the jobs, and the kernel's parent-death signal
+        (SIGKILL) fires when that *thread* exits, which would cut the jobs' clean stop short.
+        """
+        with self._busy_lock:
+            self._draining = True  # the loop neither starts nor reaps jobs from now on
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGTERM)
         end = time.time() + min(self.grace_s, SHUTDOWN_GRACE_S)
@@ -144,13 +148,19 @@ class Runner:
             self.table.transition(job_id, State.interrupted, when=LIVE, ended_at=time.time(),
                                   error="the server stopped while it ran: resume it", pid=None)
         self.procs.clear()
+        self._halt.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
 
     # ---- the loop -------------------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._halt.is_set():
-            self._reap()
-            self._enforce_deadlines()
-            self._fill()
+            with self._busy_lock:
+                if not self._draining:
+                    self._reap()
+                    self._enforce_deadlines()
+                    self._fill()
             self._wake.wait(POLL_S)
             self._wake.clear()
 

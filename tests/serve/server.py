@@ -71,6 +71,7 @@ class Server:
         return httpx.Client(base_url=self.url, headers=self.headers(), timeout=kwargs.pop("timeout", 120), **kwargs)
 
     def stop(self) -> None:
+        """Ctrl-C (SIGINT), as a user stops it; idempotent."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -78,7 +79,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
     def kill(self) -> None:
         """SIGKILL: no cleanup in the server."""

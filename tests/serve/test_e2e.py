@@ -133,3 +133,17 @@ def test_predict_on_uploads_agrees_with_the_predict_cli(served, tmp_path):
     assert bad.status_code == 422 and bad.json()["detail"]["value"][0]["code"] == "not_image"
     archive = client.get(f"/api/jobs/{job['id']}/export.zip")
     assert archive.status_code == 200 and archive.content[:2] == b"PK"
+
+
+def test_delete_forgets_an_ended_job_and_its_folder_only_when_asked(served):
+    _, client, jobs = served
+    search = wait_for(client, jobs["search"]["id"], {"succeeded", "failed", "stopped", "interrupted"}, timeout=600)
+    kept = client.delete(f"/api/jobs/{search['id']}")
+    assert kept.status_code == 200 and kept.json() == {"id": search["id"], "folder_removed": False}
+    assert client.get(f"/api/jobs/{search['id']}").status_code == 404
+    assert (REPO / search["folder"]).is_dir()  # without delete_folder=true the folder stays
+
+    fit = client.get(f"/api/jobs/{jobs['fit']['id']}").json()
+    gone = client.delete(f"/api/jobs/{fit['id']}", params={"delete_folder": "true"})
+    assert gone.status_code == 200 and gone.json()["folder_removed"] and not (REPO / fit["folder"]).exists()
+    assert client.get("/api/jobs").json()["total"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import time
 
 import pytest
@@ -49,10 +50,13 @@ def test_stop_in_epoch_two_then_resume_continues(tmp_path, data_root, slow_store
             config["data"]["batch_size"] = 4
             job = client.post("/api/jobs", json=job_request(config, "stoppable")).json()
             _wait_last(client, job["id"])  # epoch 1 ended: the fit is in epoch 2
+            assert client.delete(f"/api/jobs/{job['id']}").status_code == 409  # not while it runs
+            assert client.post(f"/api/jobs/{job['id']}/resume").status_code == 409
             asked = time.monotonic()
             assert client.post(f"/api/jobs/{job['id']}/stop").json()["state"] in ("stopping", "stopped")
             stopped = wait_for(client, job["id"], {"stopped", "succeeded", "failed"}, timeout=GRACE_S + 10)
             assert stopped["state"] == "stopped" and time.monotonic() - asked < GRACE_S, stopped
+            assert client.post(f"/api/jobs/{job['id']}/stop").status_code == 409  # ended
             state = torch.load(_last(stopped), weights_only=True, map_location="cpu")
             assert state["epoch"] == 1  # saved where it stopped, in the second epoch
             before = len(client.get(f"/api/jobs/{job['id']}/metrics").json()["points"])
@@ -71,7 +75,7 @@ def test_stop_in_epoch_two_then_resume_continues(tmp_path, data_root, slow_store
         server.stop()
 
 
-def test_a_killed_server_leaves_no_job_and_the_job_resumes(tmp_path, data_root, slow_store):
+def test_a_killed_or_stopped_server_leaves_no_job_and_the_job_resumes(tmp_path, data_root, slow_store):
     home = tmp_path / "home"
     server = Server(home, data_root).start()
     try:
@@ -92,15 +96,34 @@ def test_a_killed_server_leaves_no_job_and_the_job_resumes(tmp_path, data_root, 
         time.sleep(0.1)
     assert not group_alive(pgid), "the job's processes outlived the server by 10 s"
 
-    again = Server(home, data_root).start()
+    again, third = Server(home, data_root).start(), None
     try:
         with again.client() as client:
             seen = client.get(f"/api/jobs/{job['id']}").json()
             assert seen["state"] == "interrupted" and seen["pid"] is None, seen
+            before = len(client.get(f"/api/jobs/{job['id']}/metrics").json()["points"])
+            assert client.post(f"/api/jobs/{job['id']}/resume").status_code == 200
+            end = time.monotonic() + 180
+            while len(client.get(f"/api/jobs/{job['id']}/metrics").json()["points"]) < before + 3:
+                assert time.monotonic() < end, "attempt 2 did not start training"
+                time.sleep(0.3)
+            second = client.get(f"/api/jobs/{job['id']}").json()
+        again.stop()  # Ctrl-C: the server stops its jobs (SIGTERM) and marks them interrupted itself
+        assert not group_alive(second["pid"])
+        db = sqlite3.connect(home / "jobs.sqlite")
+        assert db.execute("SELECT state FROM jobs WHERE id = ?", (job["id"],)).fetchone()[0] == "interrupted"
+        db.close()
+        last_line = open(f"{second['folder']}/job.log").read().rstrip().splitlines()[-1]
+        assert last_line == "interrupted"  # the fit's own clean stop on SIGTERM (exit 130), not a SIGKILL
+        third = Server(home, data_root).start()
+        with third.client() as client:
+            assert client.get(f"/api/jobs/{job['id']}").json()["state"] == "interrupted"
             assert client.post(f"/api/jobs/{job['id']}/resume").status_code == 200
             done = wait_for(client, job["id"], {"succeeded", "failed", "stopped"})
-            assert done["state"] == "succeeded" and done["attempt"] == 2, done
+            assert done["state"] == "succeeded" and done["attempt"] == 3, done
     finally:
         again.stop()
+        if third is not None:
+            third.stop()
         if group_alive(pgid):
             os.killpg(pgid, signal.SIGKILL)
