@@ -1,5 +1,6 @@
 """Many jobs from many clients at once (slots 2): none lost, none run twice, the table agrees with
-the processes. The 200-job version with timings is ``python scripts/bench_serve.py``."""
+the processes; a job that fails shows the CLI's one error line. The 200-job version with timings
+is ``python scripts/bench_serve.py``."""
 
 from __future__ import annotations
 
@@ -24,10 +25,12 @@ def test_jobs_from_concurrent_clients_each_run_once(tmp_path, data_root):
     server = Server(tmp_path / "home", data_root, "--slots", str(SLOTS)).start()
     try:
         config = cheap_fit(data_root / "tiny")
+        failing = cheap_fit(data_root / "tiny")
+        failing["model"]["task"] = "binary"  # passes the checks, refused once the 3-label store is read
 
         def submit(i: int) -> int:
             with server.client() as client:
-                answer = client.post("/api/jobs", json=job_request(config, f"load-{i}"))
+                answer = client.post("/api/jobs", json=job_request(failing if i == 0 else config, f"load-{i}"))
                 assert answer.status_code == 201, answer.text
                 return answer.json()["id"]
 
@@ -48,7 +51,12 @@ def test_jobs_from_concurrent_clients_each_run_once(tmp_path, data_root):
                     break
                 time.sleep(0.5)
             assert listed["total"] == JOBS and sorted(j["id"] for j in listed["jobs"]) == sorted(ids)
-            assert {j["state"] for j in listed["jobs"]} == {"succeeded"}, [j["error"] for j in listed["jobs"]]
+            by_name = {j["name"]: j for j in listed["jobs"]}
+            bad = client.get(f"/api/jobs/{by_name['load-0']['id']}").json()
+            assert bad["state"] == "failed" and bad["exit_code"] == 2, bad
+            assert bad["error"].startswith("model.task is 'binary'") and "\n" not in bad["error"]  # the CLI's one line
+            assert {j["state"] for j in listed["jobs"] if j["name"] != "load-0"} == {"succeeded"}, \
+                [j["error"] for j in listed["jobs"]]
             assert all(j["attempt"] == 1 and j["pid"] is None for j in listed["jobs"])
             for job_id in ids:
                 log = client.get(f"/api/jobs/{job_id}/log").json()["text"]
