@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import traceback
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -48,17 +49,23 @@ class Watcher:
     def _loop(self) -> None:
         ticks = 0
         while not self._halt.wait(WATCH_S):
-            live = {job["id"]: job for job in self.table.live()}
-            for job in live.values():
-                self.look(job)
-            for gone in set(self.point_cursors) - set(live):  # a job that just ended: its last lines
-                job = self.table.get(gone)
-                if job is not None:
-                    self.look(job)
-                self.point_cursors.pop(gone, None)
+            try:
+                self._pass(ticks)
+            except Exception:  # noqa: BLE001 - a locked table or a vanished folder: the next second
+                traceback.print_exc()
             ticks += 1
-            if ticks % 600 == 0:
-                self.table.prune_events()
+
+    def _pass(self, ticks: int) -> None:
+        live = {job["id"]: job for job in self.table.live()}
+        for job in live.values():
+            self.look(job)
+        for gone in set(self.point_cursors) - set(live):  # a job that just ended: its last lines
+            job = self.table.get(gone)
+            if job is not None:
+                self.look(job)
+            self.point_cursors.pop(gone, None)
+        if ticks % 600 == 599:
+            self.table.prune_events()
 
     def look(self, job: dict) -> None:
         """Emit what ``job`` appended since the last look."""

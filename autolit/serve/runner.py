@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,9 +159,12 @@ class Runner:
         while not self._halt.is_set():
             with self._busy_lock:
                 if not self._draining:
-                    self._reap()
-                    self._enforce_deadlines()
-                    self._fill()
+                    try:
+                        self._reap()
+                        self._enforce_deadlines()
+                        self._fill()
+                    except Exception:  # noqa: BLE001 - one bad pass (a full disk...) must not end the runner
+                        traceback.print_exc()
             self._wake.wait(POLL_S)
             self._wake.clear()
 
