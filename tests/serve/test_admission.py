@@ -257,7 +257,8 @@ def test_a_store_in_a_data_root_is_read_only(site):
     with pytest.raises(AdmissionError) as refused:  # the decoded cache would be written beside it
         admit_fit(digits(data=read), site.roots, job_dir=site.job)
     assert refused.value.key == "data.cache"
-    assert admit_fit(digits(data={**read, "cache": "none"}), site.roots, job_dir=site.job)["data"]["store"] == str(store)
+    admitted = admit_fit(digits(data={**read, "cache": "none"}), site.roots, job_dir=site.job)
+    assert admitted["data"]["store"] == str(store)
     with pytest.raises(AdmissionError) as refused:  # a source would build or complete it there
         admit_fit(digits(data={"store": str(store)}), site.roots, job_dir=site.job)
     assert refused.value.key == "data.store"

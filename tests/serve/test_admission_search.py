@@ -35,7 +35,8 @@ def categorical(*choices):
 
 
 @pytest.mark.parametrize(("part", "key", "value", "where"), [
-    ("overrides", "trainer.callbacks", [{"class_path": "subprocess.Popen"}], "overrides.trainer.callbacks[0].class_path"),
+    ("overrides", "trainer.callbacks", [{"class_path": "subprocess.Popen"}],
+     "overrides.trainer.callbacks[0].class_path"),
     ("overrides", "optimizer.class_path", "os.system", "overrides.optimizer.class_path"),
     ("overrides", "lr_scheduler.lr_lambda", "os.system", "overrides.lr_scheduler.lr_lambda"),  # via init_args
     ("overrides", "data.store", "/etc/x", "overrides.data.store"),
@@ -66,10 +67,12 @@ def test_choices_combine_when_one_keys_rule_depends_on_another(site):
 def test_the_layer_spaces_backbone_weights_are_checked_choice_by_choice(site):
     layers = [{"Backbone": {"name": "resnet18", "weights": categorical("imagenet", "w.safetensors", "/etc/passwd")}},
               {"Linear": {"out_features": "n_labels"}}]
-    assert refused(site, search(space={"model.layers": layers})).key == "space.model.layers[0].Backbone.weights.choices[2]"
+    where = refused(site, search(space={"model.layers": layers})).key
+    assert where == "space.model.layers[0].Backbone.weights.choices[2]"
     layers[0]["Backbone"]["weights"]["choices"].pop()
     out = admit_search(search(space={"model.layers": layers}), site.roots, job_dir=site.job, fit_config=digits())
-    assert out["space"]["model.layers"][0]["Backbone"]["weights"]["choices"] == ["imagenet", str(site.job / "w.safetensors")]
+    weights = out["space"]["model.layers"][0]["Backbone"]["weights"]
+    assert weights["choices"] == ["imagenet", str(site.job / "w.safetensors")]
 
 
 def test_a_class_spec_anywhere_in_the_layer_space_is_refused(site):
@@ -94,7 +97,8 @@ def test_study_settings_hold_no_class_specs(site):
 
 
 def test_too_many_combinations_to_check_are_refused(site):
-    space = {f"trainer.{k}": categorical(*[f"v{i}" for i in range(10)]) for k in ("strategy", "accelerator", "profiler")}
+    space = {f"trainer.{k}": categorical(*[f"v{i}" for i in range(10)])
+             for k in ("strategy", "accelerator", "profiler")}
     assert refused(site, search(space=space)).key == "space"
 
 
