@@ -354,3 +354,11 @@ def test_yaml_like_text_where_only_text_goes_is_left_alone(site):
     callback = {"class_path": "ModelCheckpoint", "init_args": {"filename": "{epoch}", "monitor": "val/acc"}}
     admitted = admit_fit(digits(trainer={"callbacks": [callback]}), site.roots, job_dir=site.job)
     assert admitted["trainer"]["callbacks"][0]["init_args"]["filename"] == "{epoch}"
+
+
+def test_a_class_spec_in_a_typed_mapping_argument_is_refused(site):
+    """RichProgressBar's console_kwargs is a dict[str, Any]: no class goes there either."""
+    callback = {"class_path": "RichProgressBar", "init_args": {"console_kwargs": {"class_path": "os.system"}}}
+    with pytest.raises(AdmissionError) as refused:
+        admit_fit(digits(trainer={"callbacks": [callback]}), site.roots, job_dir=site.job)
+    assert refused.value.key == "trainer.callbacks[0].init_args.console_kwargs.class_path"

@@ -126,11 +126,11 @@ class Walker:
     def mapping(self, value: dict, slot: Slot, key: str) -> dict:
         if slot.bases and ("class_path" in value or not (slot.values or slot.record or slot.free)):
             return self.spec(value, slot.bases, key)
+        if "class_path" in value or slot.record is None and slot.values is None:
+            return self.free(value, key)  # refuses the class spec: nothing here takes a class
         if slot.record is not None:
             return self.args(slot.record, value, key)
-        if slot.values is not None:
-            return {k: self.value(v, slot.values, f"{key}.{k}") for k, v in value.items()}
-        return self.free(value, key)
+        return {k: self.value(v, slot.values, f"{key}.{k}") for k, v in value.items()}
 
     def spec(self, value: dict, bases: tuple[type, ...], key: str) -> dict:
         """``{class_path, init_args, dict_kwargs}`` of an allowlisted class."""
