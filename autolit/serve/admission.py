@@ -37,10 +37,10 @@ def admit_search(config: dict, roots: Roots, *, job_dir: Path, fit_config: dict)
     """The same for a search config (its overrides and every space choice, placed into the fit
     config as a trial would get them) and the already-loaded ``fit_config`` it names.
 
-    Returns the search config to run; its ``fit_config`` is the absolute path of the file the
-    search will read: that file must hold ``admit_fit(fit_config, roots, job_dir=job_dir)``
-    (write that into the job's folder and point ``fit_config`` at it), so what runs is what was
-    admitted.
+    Returns the search config to run; its ``fit_config`` (a relative one is taken from
+    ``job_dir``, where the search config is written) is the absolute path of the file the search
+    will read: that file must hold ``admit_fit(fit_config, roots, job_dir=job_dir)`` (write that
+    into the job's folder and point ``fit_config`` at it), so what runs is what was admitted.
     """
     from autolit.serve.admit.search import admit_search_config
 

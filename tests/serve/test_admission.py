@@ -257,7 +257,8 @@ def test_a_store_in_a_data_root_is_read_only(site):
     with pytest.raises(AdmissionError) as refused:  # the decoded cache would be written beside it
         admit_fit(digits(data=read), site.roots, job_dir=site.job)
     assert refused.value.key == "data.cache"
-    assert admit_fit(digits(data={**read, "cache": "none"}), site.roots, job_dir=site.job)["data"]["store"] == str(store)
+    admitted = admit_fit(digits(data={**read, "cache": "none"}), site.roots, job_dir=site.job)
+    assert admitted["data"]["store"] == str(store)
     with pytest.raises(AdmissionError) as refused:  # a source would build or complete it there
         admit_fit(digits(data={"store": str(store)}), site.roots, job_dir=site.job)
     assert refused.value.key == "data.store"
@@ -328,3 +329,36 @@ def test_kwargs_jsonargparse_forwards_to_another_function_take_no_import_path(si
     with pytest.raises(AdmissionError) as refused:
         admit_fit(digits(trainer={"callbacks": [callback]}), site.roots, job_dir=site.job)
     assert refused.value.key == "trainer.callbacks[0].init_args.avg_fn"
+
+
+@pytest.mark.parametrize(("fragment", "key"), [
+    ({"trainer": {"strategy": "{class_path: os.system}"}}, "trainer.strategy"),
+    ({"trainer": {"strategy": "class_path: os.system"}}, "trainer.strategy"),
+    ({"resolved": "{x: {class_path: os.system}}"}, "resolved"),
+    ({"model": {"layers": "[{class_path: os.system}]"}}, "model.layers"),
+    (_callback(device="{class_path: os.system}"), "trainer.callbacks[0].init_args.device"),
+    ({"trainer": {"callbacks": [{"class_path": "lightning.pytorch.callbacks.WeightAveraging",
+                                 "init_args": {"avg_fn": "{class_path: os.system}"}}]}},
+     "trainer.callbacks[0].init_args.avg_fn"),
+])
+def test_yaml_text_of_a_class_spec_inside_a_string_is_refused(site, fragment, key):
+    """jsonargparse loads a string as YAML before fitting it to the type: at a class, callable or
+    untyped place that text becomes a class spec it imports (test_admission_complete shows it)."""
+    with pytest.raises(AdmissionError) as refused:
+        admit_fit(digits(**fragment), site.roots, job_dir=site.job)
+    assert refused.value.key == key
+
+
+def test_yaml_like_text_where_only_text_goes_is_left_alone(site):
+    """A plain str place falls back to the text (ModelCheckpoint's filename template "{epoch}")."""
+    callback = {"class_path": "ModelCheckpoint", "init_args": {"filename": "{epoch}", "monitor": "val/acc"}}
+    admitted = admit_fit(digits(trainer={"callbacks": [callback]}), site.roots, job_dir=site.job)
+    assert admitted["trainer"]["callbacks"][0]["init_args"]["filename"] == "{epoch}"
+
+
+def test_a_class_spec_in_a_typed_mapping_argument_is_refused(site):
+    """RichProgressBar's console_kwargs is a dict[str, Any]: no class goes there either."""
+    callback = {"class_path": "RichProgressBar", "init_args": {"console_kwargs": {"class_path": "os.system"}}}
+    with pytest.raises(AdmissionError) as refused:
+        admit_fit(digits(trainer={"callbacks": [callback]}), site.roots, job_dir=site.job)
+    assert refused.value.key == "trainer.callbacks[0].init_args.console_kwargs.class_path"

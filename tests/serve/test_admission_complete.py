@@ -187,7 +187,8 @@ class TestTheThreatIsReal:
         {"lr_scheduler": {"class_path": "torch.optim.lr_scheduler.LambdaLR", "init_args": {"lr_lambda": "os.system"}}},
         {"optimizer": {"class_path": "os.system"}},
         {"trainer.callbacks": [{"class_path": "os.system"}]},  # a dotted top-level key is nested
-    ], ids=["callable argument", "class_path", "dotted key"])
+        {"trainer": {"strategy": "{class_path: os.system}"}},  # a string is loaded as YAML first
+    ], ids=["callable argument", "class_path", "dotted key", "yaml in a string"])
     def test_jsonargparse_imports_the_payload(self, tmp_path, imported, fragment):
         site = make_site(tmp_path)
         config = digits(**fragment)

@@ -181,7 +181,8 @@ def _names(bases: tuple[type, ...]) -> str:
 
 
 def _fix(bases: tuple[type, ...], allow: Allowlist) -> str:
-    valid = sorted(p for c, p in allow.classes().items() if bases and issubclass(c, bases) and not inspect.isabstract(c))
+    valid = sorted(p for c, p in allow.classes().items()
+                   if bases and issubclass(c, bases) and not inspect.isabstract(c))
     shown = ", ".join(valid[:8]) + (", …" if len(valid) > 8 else "")
     return (f"use an allowlisted {_names(bases)} ({shown})" if valid else
             f"nothing allowlisted is a {_names(bases)} here") + "; the server adds prefixes with --allow-class"

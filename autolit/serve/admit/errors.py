@@ -41,10 +41,6 @@ class AdmissionError(UserError):
     ``why`` and ``fix`` the two halves of the message.
     """
 
-    def moved(self, key: str, why: str | None = None) -> AdmissionError:
-        """The same refusal under another key path (a search config's key for a trial's fit key)."""
-        return AdmissionError(key, self.value, why or self.why, self.fix)
-
     key: str
     value: object
 
@@ -55,8 +51,12 @@ class AdmissionError(UserError):
             value = shown = scrub(shown)
         if len(shown) > SHOWN:
             shown = shown[:SHOWN] + "…"
-        self.key, self.value = key, value
-        super().__init__(scrub(one_line(f"{key}: {shown} {why}; fix: {fix}", limit=2000)))
+        self.key, self.value = scrub(key), value
+        super().__init__(scrub(one_line(f"{self.key}: {shown} {why}; fix: {fix}", limit=2000)))
+
+    def moved(self, key: str, why: str | None = None) -> AdmissionError:
+        """The same refusal under another key path (a search config's key for a trial's fit key)."""
+        return AdmissionError(key, self.value, why or self.why, self.fix)
 
 
 __all__ = ["AdmissionError", "KEY_ENV", "MASK", "holds_key", "scrub", "server_key"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from typing import Any
 
 from autolit.serve.admit.classes import Allowlist, class_at, resolve_class
@@ -101,7 +102,8 @@ def _class_group(walker: Walker, value: Any, key: str, cls: type, base: type, sp
 def _model(walker: Walker, cls: type, args: dict, key: str) -> dict:
     out = walker.args(cls, args, key, skip=("layers",))
     if out.get("layers") is not None:
-        out["layers"] = _layers(walker, walker.free(out["layers"], f"{key}.layers"), f"{key}.layers")
+        layers = walker.free(out["layers"], f"{key}.layers")
+        out["layers"] = map_backbones(layers, f"{key}.layers", lambda args, where: backbone(walker.places, args, where))
     return out
 
 
@@ -113,19 +115,15 @@ def _data(walker: Walker, cls: type, args: dict, key: str) -> dict:
     return out
 
 
-def _layers(walker: Walker, spec: Any, key: str) -> Any:
-    """The layer spec with every Backbone checked, at any depth (a Residual's body holds layers too)."""
+def map_backbones(spec: Any, key: str, visit: Callable[[dict, str], dict]) -> Any:
+    """``spec`` (a layer spec, or a search's layer space) with every Backbone's arguments replaced
+    by ``visit(args, key)``, at any depth (a Residual's body, a repeat block hold layers too)."""
     if isinstance(spec, list):
-        return [_layers(walker, item, f"{key}[{i}]") for i, item in enumerate(spec)]
+        return [map_backbones(item, f"{key}[{i}]", visit) for i, item in enumerate(spec)]
     if not isinstance(spec, dict):
         return spec
-    out = {}
-    for name, args in spec.items():
-        if name == "Backbone" and isinstance(args, dict):
-            out[name] = backbone(walker.places, args, f"{key}.Backbone")
-        else:
-            out[name] = _layers(walker, args, f"{key}.{name}")
-    return out
+    return {name: visit(args, f"{key}.Backbone") if name == "Backbone" and isinstance(args, dict)
+            else map_backbones(args, f"{key}.{name}", visit) for name, args in spec.items()}
 
 
 def backbone(places: Places, args: dict, key: str) -> dict:

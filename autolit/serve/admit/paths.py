@@ -52,7 +52,8 @@ class Places:
         self.data = tuple(_real(d) for d in roots.data_roots)
         self.job_dir = _real(job_dir)
         if not inside(self.job_dir, self.home):
-            raise AdmissionError("job_dir", str(job_dir), "is not inside the service's home", "make job folders under --home")
+            raise AdmissionError("job_dir", str(job_dir), "is not inside the service's home",
+                                 "make job folders under --home")
 
     def resolve(self, value: object, key: str) -> Path:
         """``value`` as the absolute path it really leads to (not yet judged)."""

@@ -21,7 +21,7 @@ from typing import Any
 from autolit.errors import UserError
 from autolit.serve.admit.classes import Allowlist
 from autolit.serve.admit.errors import AdmissionError
-from autolit.serve.admit.fit import admit_fit_config, backbone
+from autolit.serve.admit.fit import admit_fit_config, backbone, map_backbones
 from autolit.serve.admit.paths import Places
 from autolit.serve.admit.values import Walker, scan
 
@@ -105,7 +105,8 @@ def _space(space: Any, base: dict, allow: Allowlist, places: Places, walker: Wal
             if index is not None:
                 out[key]["choices"][index] = _get(admitted, _target(base, key))
     if space.get(LAYERS) is not None:
-        out[LAYERS] = _layer_space(walker.free(space[LAYERS], f"space.{LAYERS}"), places, f"space.{LAYERS}")
+        layers = walker.free(space[LAYERS], f"space.{LAYERS}")
+        out[LAYERS] = map_backbones(layers, f"space.{LAYERS}", lambda args, key: _space_backbone(places, args, key))
     return out
 
 
@@ -122,25 +123,16 @@ def _representatives(spec: dict) -> list[tuple[int | None, Any]]:
     return picks + ([numeric] if numeric else [])
 
 
-def _layer_space(layers: Any, places: Places, key: str) -> Any:
-    """The layer space with each Backbone's name and weights checked, each choice alone."""
-    if isinstance(layers, list):
-        return [_layer_space(item, places, f"{key}[{i}]") for i, item in enumerate(layers)]
-    if not isinstance(layers, dict):
-        return layers
-    out = {}
-    for name, args in layers.items():
-        if name == "Backbone" and isinstance(args, dict):
-            out[name] = dict(args)
-            for arg in ("name", "weights"):
-                spec = args.get(arg)
-                if isinstance(spec, dict) and spec.get("type") == "categorical":
-                    out[name][arg] = {**spec, "choices": [_choice(places, arg, c, f"{key}.Backbone.{arg}.choices[{i}]")
-                                                          for i, c in enumerate(spec.get("choices") or [])]}
-                elif spec is not None:
-                    out[name][arg] = backbone(places, {arg: spec}, f"{key}.Backbone")[arg]
-        else:
-            out[name] = _layer_space(args, places, f"{key}.{name}")
+def _space_backbone(places: Places, args: dict, key: str) -> dict:
+    """A Backbone of the layer space: its name and weights checked, each categorical choice alone."""
+    out = dict(args)
+    for arg in ("name", "weights"):
+        spec = args.get(arg)
+        if isinstance(spec, dict) and spec.get("type") == "categorical":
+            out[arg] = {**spec, "choices": [_choice(places, arg, c, f"{key}.{arg}.choices[{i}]")
+                                            for i, c in enumerate(spec.get("choices") or [])]}
+        elif spec is not None:
+            out[arg] = backbone(places, {arg: spec}, key)[arg]
     return out
 
 

@@ -49,6 +49,11 @@ class Slot:
     free: bool = False
 
     @property
+    def scalar(self) -> bool:
+        """Only text, numbers or paths go here (a mapping given as YAML text falls back to the text)."""
+        return not (self.imports or self.free or self.item or self.values)
+
+    @property
     def imports(self) -> bool:
         """True when jsonargparse may import, or read as a file, a string given here."""
         return bool(self.bases or self.code or self.record)

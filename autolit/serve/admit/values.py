@@ -15,6 +15,8 @@ import math
 import re
 from typing import Any
 
+import yaml
+
 from autolit.serve.admit import roles
 from autolit.serve.admit.classes import Allowlist, class_at, resolve_class
 from autolit.serve.admit.errors import AdmissionError, holds_key
@@ -105,6 +107,8 @@ class Walker:
 
     def text(self, text: str, slot: Slot, key: str) -> str:
         """A string where jsonargparse may import it or read it as a file, or a plain one."""
+        if not slot.scalar:
+            _not_structured(text, key)
         if not slot.imports:
             return self.places.write(text, key) if slot.path else text
         if slot.bases and _CLASSY.match(text):
@@ -122,11 +126,11 @@ class Walker:
     def mapping(self, value: dict, slot: Slot, key: str) -> dict:
         if slot.bases and ("class_path" in value or not (slot.values or slot.record or slot.free)):
             return self.spec(value, slot.bases, key)
+        if "class_path" in value or slot.record is None and slot.values is None:
+            return self.free(value, key)  # refuses the class spec: nothing here takes a class
         if slot.record is not None:
             return self.args(slot.record, value, key)
-        if slot.values is not None:
-            return {k: self.value(v, slot.values, f"{key}.{k}") for k, v in value.items()}
-        return self.free(value, key)
+        return {k: self.value(v, slot.values, f"{key}.{k}") for k, v in value.items()}
 
     def spec(self, value: dict, bases: tuple[type, ...], key: str) -> dict:
         """``{class_path, init_args, dict_kwargs}`` of an allowlisted class."""
@@ -188,7 +192,7 @@ class Walker:
         """A ``**kwargs`` value. Its type is unknown here, but jsonargparse follows ``**kwargs`` into
         the function they are passed to (WeightAveraging's reach AveragedModel's ``avg_fn``, a
         callable): so no import path, no path, no class spec, at any depth."""
-        if isinstance(value, str) and not _registry_name(value):
+        if isinstance(value, str) and (not _registry_name(value) or structured(value)):
             raise AdmissionError(key, value, "is an import path or a path, under a key whose type admission does "
                                  "not know", "give a plain value here")
         if isinstance(value, dict):
@@ -206,7 +210,27 @@ class Walker:
             return {k: self.free(v, f"{key}.{k}" if key else k) for k, v in value.items()}
         if isinstance(value, list):
             return [self.free(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, str):
+            _not_structured(value, key)
         return value
+
+
+def structured(text: str) -> bool:
+    """``text`` is YAML for a mapping or a list. jsonargparse loads every string it is given for a
+    typed argument as YAML first: at a class, callable or untyped place, ``"{class_path: os.system}"``
+    or ``"class_path: os.system"`` becomes a class spec (a plain ``str`` place falls back to the text)."""
+    if not any(c in text for c in ":[{-\n"):
+        return False
+    try:
+        return isinstance(yaml.safe_load(text), (dict, list))
+    except yaml.YAMLError:
+        return False  # jsonargparse keeps text it cannot load
+
+
+def _not_structured(text: str, key: str) -> None:
+    if structured(text):
+        raise AdmissionError(key, text, "is a string holding a YAML mapping or list, which jsonargparse loads here",
+                             "write the value itself, not YAML text of it")
 
 
 def _registry_name(text: str) -> bool:
