@@ -25,6 +25,14 @@ def slow_store(tmp_path_factory, data_root):
     return write_store(data_root / "slow", n=600)
 
 
+def _three_epochs(store) -> dict:
+    """Three epochs of a few seconds each at batch size 4: a stop or a kill lands inside one."""
+    config = tiny_fit(store, max_epochs=3, num_sanity_val_steps=0, limit_val_batches=5, limit_test_batches=2,
+                      enable_model_summary=False)
+    config["data"]["batch_size"] = 4
+    return config
+
+
 def _last(job: dict):
     path = os.path.join(job["run_dir"], "checkpoints", "last.ckpt") if job["run_dir"] else None
     return path if path and os.path.isfile(path) else None
@@ -45,10 +53,7 @@ def test_stop_in_epoch_two_then_resume_continues(tmp_path, data_root, slow_store
     server = Server(tmp_path / "home", data_root, "--grace", str(GRACE_S)).start()
     try:
         with server.client() as client:
-            config = tiny_fit(slow_store, max_epochs=3, num_sanity_val_steps=0, limit_val_batches=5,
-                              limit_test_batches=2, enable_model_summary=False)
-            config["data"]["batch_size"] = 4
-            job = client.post("/api/jobs", json=job_request(config, "stoppable")).json()
+            job = client.post("/api/jobs", json=job_request(_three_epochs(slow_store), "stoppable")).json()
             _wait_last(client, job["id"])  # epoch 1 ended: the fit is in epoch 2
             assert client.delete(f"/api/jobs/{job['id']}").status_code == 409  # not while it runs
             assert client.post(f"/api/jobs/{job['id']}/resume").status_code == 409
@@ -80,10 +85,7 @@ def test_a_killed_or_stopped_server_leaves_no_job_and_the_job_resumes(tmp_path, 
     server = Server(home, data_root).start()
     try:
         with server.client() as client:
-            config = tiny_fit(slow_store, max_epochs=3, num_sanity_val_steps=0, limit_val_batches=5,
-                              limit_test_batches=2, enable_model_summary=False)
-            config["data"]["batch_size"] = 4
-            job = client.post("/api/jobs", json=job_request(config, "orphan")).json()
+            job = client.post("/api/jobs", json=job_request(_three_epochs(slow_store), "orphan")).json()
             running = _wait_last(client, job["id"])
     except BaseException:
         server.stop()
