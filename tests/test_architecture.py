@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "deploy": {"modules", "datamodules", "store", "net"},
     "training": {"modules", "datamodules", "store", "scrape"},
     "search": {"training", "modules", "datamodules", "store", "scrape", "deploy"},
+    "serve": {"search", "training", "deploy", "datamodules", "modules", "store", "scrape", "net"},
 }
 ENTRY_POINTS = {"fit", "export", "predict", "baseline"}
 

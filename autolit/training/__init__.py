@@ -11,7 +11,8 @@ key, after parsing), ``trainer_checks.py`` (the Trainer's arguments), ``optim_ch
 (optimizer/scheduler arguments), ``rules.py`` (their range rules), ``schedulers.py``
 (per-step schedules), ``finetune.py`` (a Backbone's preprocessing and LR groups), ``features.py``
 (pixel or frozen-backbone feature matrices of a store's splits) and ``baselines.py`` (scikit-learn
-models on them, ``python -m autolit.baseline``).
+models on them, ``python -m autolit.baseline``), ``validate.py`` (:func:`check_fit_config`: the
+fit's checks without building anything, for the job service).
 Imported by the fit entry point and the search; imports modules, datamodules and the store.
 """
 
@@ -20,7 +21,8 @@ from __future__ import annotations
 from autolit import lazy_exports
 
 _EXPORTS = {"build_cli": "cli", "AutoLitCLI": "cli", "RUNS": "cli",
-            "run_fit": "run", "fit_and_test": "run", "FitResult": "run", "mean_baseline": "run"}
+            "run_fit": "run", "fit_and_test": "run", "FitResult": "run", "mean_baseline": "run",
+            "check_fit_config": "validate"}
 __all__ = sorted(_EXPORTS)
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,5 +1,6 @@
-"""TensorBoard extras for a fit: a labelled grid of sample images and a confusion-matrix figure, both
-drawn at the size TensorBoard's image card (and the search report) shows them."""
+"""Callbacks of a fit: TensorBoard extras (a labelled grid of sample images and a confusion-matrix
+figure, both drawn at the size TensorBoard's image card and the search report show them), the best
+epoch's val metrics, and ``last.ckpt`` kept also when a fit is stopped."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import math
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from autolit.store.sheet import INK, RIGHT, WRONG, Tile, contact_sheet
 from autolit.training.figures import confusion_figure, to_rgb
@@ -122,3 +126,22 @@ class BestValMetrics(L.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.metrics = dict(state_dict.get("metrics", {}))
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt``: written at every epoch's end, and where a fit is stopped mid-epoch.
+
+    A stopped fit (``kill -TERM``, the job service's stop, Ctrl-C) ends with Lightning's
+    ``SIGTERMException`` or a KeyboardInterrupt after the batch it was in; saving then lets
+    ``--ckpt_path last`` resume from that step instead of redoing the epoch (Lightning's own
+    ``save_on_exception`` would also save after a crash or a NaN loss, a state not worth resuming).
+    Only while fitting: a stop during the final test would record the best weights as the last.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(monitor=None, save_top_k=1, filename="last", enable_version_counter=False, **kwargs)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        stopped = isinstance(exception, (SIGTERMException, KeyboardInterrupt))
+        if stopped and trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking and self.dirpath:
+            trainer.save_checkpoint(self.format_checkpoint_name({}))

@@ -27,7 +27,7 @@ from autolit.errors import UserError, one_line
 from autolit.modules import AutoLitModule
 from autolit.modules.checkpoint import load_checkpoint
 from autolit.training import schedulers
-from autolit.training.callbacks import BestValMetrics, ConfusionMatrixFigure, SampleGrid
+from autolit.training.callbacks import BestValMetrics, ConfusionMatrixFigure, LastCheckpoint, SampleGrid
 from autolit.training.config_checks import check_config, rephrase_typed_error
 from autolit.training.config_file import check_config_file, config_values
 from autolit.training.finetune import follow_backbone, use_param_groups
@@ -148,8 +148,7 @@ class AutoLitCLI(LightningCLI):
             # A callback of its own, also beside a config's ModelCheckpoint (--ckpt_path last needs
             # last.ckpt): Lightning's save_last only refreshes last.ckpt when the best one changes,
             # but resuming needs the state of the latest epoch.
-            callbacks.append(ModelCheckpoint(monitor=None, save_top_k=1, filename="last",
-                                             enable_version_counter=False))
+            callbacks.append(LastCheckpoint())  # also saved when the fit is stopped (SIGTERM)
         chosen = [(c.monitor, c.mode) for c in given if isinstance(c, ModelCheckpoint) and c.monitor]
         # the val metrics reported are those of the epoch the best checkpoint is chosen by
         self.best_val = BestValMetrics(*(chosen[0] if chosen else monitor_for(self.model.hparams.task)))
@@ -197,8 +196,12 @@ def _logger_default(save_dir: Path, name: str, version: str | None = None) -> di
 
 
 def build_cli(args: list[str] | dict | None = None, *, run_dir: str | Path | None = None,
-              extra_callbacks: Sequence[L.Callback] = (), progress: bool = True) -> AutoLitCLI:
-    """Parse a config (argv list or dict) and instantiate model, data and trainer."""
+              extra_callbacks: Sequence[L.Callback] = (), progress: bool = True,
+              cli_class: type[AutoLitCLI] = AutoLitCLI) -> AutoLitCLI:
+    """Parse a config (argv list or dict) and instantiate model, data and trainer.
+
+    ``cli_class``: a subclass that stops earlier (:mod:`autolit.training.validate` only checks).
+    """
     defaults: dict[str, Any] = {}
     if run_dir is not None:
         run_dir = Path(run_dir)
@@ -212,7 +215,7 @@ def build_cli(args: list[str] | dict | None = None, *, run_dir: str | Path | Non
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run")
         # By design: the config's optimizer:/lr_scheduler: replace the module's default Adam.
         warnings.filterwarnings("ignore", message=r".*configure_optimizers` will be overridden by")
-        return AutoLitCLI(AutoLitModule, StoreDataModule, args=args, run=False, seed_everything_default=0,
+        return cli_class(AutoLitModule, StoreDataModule, args=args, run=False, seed_everything_default=0,
                           parser_class=AutoLitParser,
                           save_config_callback=ResolvedConfigSaver, save_config_kwargs={"overwrite": True},
                           trainer_defaults={"logger": logger, **defaults}, extra_callbacks=extra_callbacks,
