@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from autolit.serve.admission import Roots
-    from autolit.serve.app import Service, create_app
+    from autolit.serve.app import JOBS_DIR, Service, create_app
     from autolit.serve.runner import Runner, make_slots, reconcile
     from autolit.serve.table import JobTable
 
@@ -84,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     if interrupted:
         print(f"marked {len(interrupted)} job(s) a previous server left running as interrupted: {interrupted}",
               flush=True)
-    roots = Roots(home=home, data_roots=tuple(r.resolve() for r in args.data_root),
+    # Jobs read and write under <home>/jobs only: the job table (and anything else of the server's
+    # own in <home>) is outside what a job config may name, so no job can overwrite it.
+    (home / JOBS_DIR).mkdir(parents=True, exist_ok=True)
+    roots = Roots(home=home / JOBS_DIR, data_roots=tuple(r.resolve() for r in args.data_root),
                   allow_classes=tuple(args.allow_class))
     slots = make_slots(args.slots, _gpus())
     service = Service(table=table, runner=Runner(table, slots, args.grace), roots=roots, home=home,

@@ -29,6 +29,7 @@ from autolit.serve.table import JobTable
 from autolit.store.policy import MAX_SOURCE_BYTES
 
 KEY_AT_START = re.compile(r"^(?:config: )?([A-Za-z_][\w]*(?:\.[\w]+|\[\d+\])+):")
+JOBS_DIR = "jobs"  # <home>/jobs/<id>/: every job's folder; jobs may touch nothing else of <home>
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024  # one predict request, all files together
 PROBLEMS = {401: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
 
@@ -89,7 +90,7 @@ def create_app(service: Service) -> FastAPI:
     @app.post("/api/jobs", response_model=Job, status_code=201, responses=PROBLEMS)
     def submit(request: JobRequest) -> Job:
         """Check the config as the CLI does, then queue the job; a refused config writes nothing."""
-        folder = job_files.new_folder(service.home / "jobs")
+        folder = job_files.new_folder(service.home / JOBS_DIR)
         try:
             prepared = job_files.prepare(request, service.roots, folder)
         except UserError as exc:

@@ -87,6 +87,17 @@ def test_paths_outside_the_roots_are_refused(server, client, data_root, key, val
     _nothing_written(server, client)
 
 
+@pytest.mark.parametrize("key", ["trainer.default_root_dir", "data.store"])
+def test_the_servers_own_files_are_outside_what_a_job_may_write(server, client, data_root, key):
+    """Jobs touch <home>/jobs only: the job table beside it cannot be named, let alone overwritten."""
+    config = tiny_fit(data_root / "tiny")
+    section, _, name = key.rpartition(".")
+    config[section][name] = str(server.home if key.startswith("trainer") else server.home / "jobs.sqlite")
+    answer = client.post("/api/jobs", json=job_request(config))
+    assert answer.status_code == 422 and answer.json()["detail"]["key"] == key, answer.text
+    _nothing_written(server, client)
+
+
 def test_a_symlink_out_of_a_data_root_is_refused(server, client, data_root):
     link = data_root / "escape"
     if not link.exists():
