@@ -45,7 +45,7 @@ def test_digits_search_terminal_logs_report_and_best_yaml(tmp_path):
     lines = [line for line in run.stdout.splitlines() if line.startswith("trial ")]
     assert sorted(int(line.split()[1]) for line in lines) == finished  # one line per finished trial
     for line in lines:
-        assert re.match(r"trial \d+ \[cpu#[01]\] (COMPLETE val/acc=0\.\d{4}|PRUNED .+) \(\d epochs?, [\d.]+ s\)"
+        assert re.match(r"trial \d+ \[cpu#[01]\] (COMPLETE val/acc=0\.\d{4}|PRUNED .+) \(\d epochs?, [\dm.]+s\)"
                         r"( best=0\.\d{4} #\d+)?$", line), line
     for t in trials:
         if t.user_attrs.get("run_dir"):  # trained (not pruned on the meta device): its output is in its log
