@@ -11,7 +11,7 @@ values, and complete / pruned / infeasible / failed / running trials over 4 work
    2 cores), and the time inside ``write_report`` alone;
 2. the size of ``index.html`` with its assets (``plotly.min.js``, pictures; target < 10 MB), and of
    ``trials.csv`` / ``trials.json`` beside it;
-3. the page in headless Chromium, network off (tests/search/chromium.py, on Playwright): time from
+3. the page in headless Chromium, network off (tests/search/report_page.py, on Playwright): time from
    navigation to the ``load`` event, the page's own time to draw every plot, and the browser's wall time minus
    the same browser run on an empty page (its start-up, the baseline); target < 5 s. Every plot
    container must hold an SVG and the page must log no JavaScript error.
@@ -28,16 +28,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "search"))  # the synthetic study and the Chromium driver
-sys.path.insert(0, str(REPO))  # tests.browser, which the driver is built on
+sys.path.insert(0, str(REPO))  # tests.search: the synthetic study and the report page in Chromium
 
 import optuna  # noqa: E402
 
-import chromium  # noqa: E402
-from synthetic_study import make_study  # noqa: E402
-
 from autolit.search.report import write_report  # noqa: E402
 from autolit.search.storage import open_storage  # noqa: E402
+from tests.search import report_page  # noqa: E402
+from tests.search.synthetic_study import make_study  # noqa: E402
 
 ASSETS = ("index.html", "plotly.min.js", "best_confusion_matrix.png", "best_samples.png")
 
@@ -61,9 +59,9 @@ def bench(storage: str, name: str, n: int, out: Path) -> dict:
               "report_cli_s": round(cli_s, 2), "write_report_s": round(inner, 2),
               "page_mb": mb([out / "cli" / a for a in ASSETS]),
               "tables_mb": mb([out / "cli" / "trials.csv", out / "cli" / "trials.json"])}
-    if chromium.chromium() is not None:
-        verdict = chromium.render(out / "cli" / "index.html")
-        blank = chromium.blank_wall_s(out / "cli")
+    if report_page.chromium() is not None:
+        verdict = report_page.render(out / "cli" / "index.html")
+        blank = report_page.blank_wall_s(out / "cli")
         ok = not verdict["errors"] and all(p["svg"] or p["canvas"] for p in verdict["plots"])
         result.update(plots=len(verdict["plots"]), rendered_ok=ok, js_errors=len(verdict["errors"]),
                       load_s=round(verdict["load_ms"] / 1000, 2), draw_s=round(verdict["render_ms"] / 1000, 2),

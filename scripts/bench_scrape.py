@@ -3,7 +3,7 @@
     python scripts/bench_scrape.py [--data ../shared/data/hymenoptera_data] [--workers 1,4,16]
                                    [--max-sides 256] [--repeat 1]
 
-Starts the test suite's local SerpApi stand-in and image host (tests/scrape/scrape_servers.py)
+Starts the test suite's local SerpApi stand-in and image host (tests/net/servers.py)
 on 127.0.0.1 in a child process (so the server does not compete for the scraper's GIL), serves every photo of hymenoptera_data/train (ants, bees) as search results, and
 scrapes them into a fresh temporary store for each setting. The per-host bound is set to the
 worker count so the workers, not politeness, are what is measured. Prints a table; the last
@@ -26,15 +26,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "scrape")]
+sys.path.insert(0, str(ROOT))  # tests.net.servers, the test suite's local servers
 
-from scrape_servers import LocalServer, Route  # noqa: E402
-
-from autolit.scrape.collect import ScrapeOptions, collect  # noqa: E402
 from autolit.net.netpolicy import NetPolicy  # noqa: E402
-from autolit.scrape.queries import parse_queries  # noqa: E402
 from autolit.net.safe_http import FetchLimits, SafeFetcher  # noqa: E402
+from autolit.scrape.collect import ScrapeOptions, collect  # noqa: E402
+from autolit.scrape.queries import parse_queries  # noqa: E402
 from autolit.scrape.serp import SerpApiImages, SerpConfig  # noqa: E402
+from tests.net.servers import LocalServer, Route  # noqa: E402
 
 KEY = "bench-key-not-secret"
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from autolit import system
-from tests.store.storehelpers import REPO, subprocess_env
+from tests.store.helpers import REPO, subprocess_env
 
 
 @pytest.mark.parametrize(("text", "expected"), [

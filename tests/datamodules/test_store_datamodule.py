@@ -14,6 +14,7 @@ from autolit.datamodules import StoreDataModule
 from autolit.datamodules import cache as decoded_cache
 from autolit.errors import UserError
 from autolit.store import StoreReader, StoreWriter, encode_array
+from tests.errors import says
 from tests.synthetic import LABELS, write_store
 
 
@@ -95,7 +96,7 @@ def test_device_mode_refuses_augmentations_with_the_fix(store):
 def test_augmentation_that_changes_the_shape_is_refused_with_the_fix(store):
     crop = [{"RandomResizedCrop": {"size": 64, "antialias": True}}]
     dm = StoreDataModule(str(store), image_size=32, augment=crop)
-    with pytest.raises(UserError, match=r"data.augment turns a \[1, 32, 32\] uint8 image into \[1, 64, 64\].*give crops size 32"):
+    with says(UserError, 'data.augment', 'turns a [1, 32, 32] uint8 image into [1, 64, 64]', 'give crops size 32'):
         dm.setup("fit")
 
 
@@ -160,6 +161,7 @@ def test_device_mode_is_checked_against_the_gpus_free_memory(store, monkeypatch)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: asked.append(device) or (1000, 2**34))
     dm = StoreDataModule(str(store), image_size=16, cache="device")
     dm._trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 1)))
+    # golden: this room's one test of a whole message, word for word (tests/errors.py)
     with pytest.raises(UserError, match=r"^data\.cache: device: data\.image_size 16 makes the decoded data set "
                                         r".*more than half of the device's 0\.0 GiB"):
         dm.prepare_data()

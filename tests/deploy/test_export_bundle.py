@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from autolit.deploy import verify
+from autolit.deploy import ExportedModel, export_checkpoint, verify
 from autolit.deploy.formats import EXPORTERS
 from autolit.deploy.preprocessing import RESIZE_RULE
 from autolit.errors import UserError
-from autolit.deploy import ExportedModel, export_checkpoint
 from autolit.modules.tasks import TASKS
 from autolit.store import StoreReader
+from tests.errors import says
 
 
 def test_export_folder_files_and_metadata(digits_export, digits_fit):
@@ -93,6 +93,7 @@ def test_export_fails_loudly_when_a_file_disagrees(digits_export, digits_ckpt, t
     out = tmp_path / "digits"
     shutil.copytree(digits_export.out_dir, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # golden: this room's one test of a whole message, word for word (tests/errors.py)
     with pytest.raises(UserError, match=r"export verification FAILED for model\.onnx: max abs diff .* > "
                                         r"tolerance 0\.0001 vs the checkpoint \(details in .*digits\.failed/"
                                         r"metadata\.json; the files stay there for inspection, predict refuses "
@@ -103,8 +104,9 @@ def test_export_fails_loudly_when_a_file_disagrees(digits_export, digits_ckpt, t
     meta = json.loads((failed / "metadata.json").read_text())
     assert {row["file"]: row["ok"] for row in meta["verification"]} == {"model.pt": True, "model.onnx": False}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits", "digits.failed"]  # no temporary folder
-    with pytest.raises(UserError, match=r"digits\.failed/metadata\.json records a FAILED verification of "
-                                        r"model\.onnx: this export must not be used; fix: re-export"):
+    with says(UserError, 'digits.failed/metadata.json',
+              'records a FAILED verification of model.onnx',
+              'fix: re-export'):
         ExportedModel(failed)
     ExportedModel(out)  # the earlier export still opens
 

@@ -19,6 +19,7 @@ from autolit.deploy import ExportedModel, export_checkpoint
 from autolit.deploy.formats import EXPORTERS
 from autolit.errors import UserError
 from autolit.store import StoreWriter, encode_array
+from tests.errors import says
 from tests.synthetic import write_store
 
 
@@ -66,14 +67,16 @@ def test_store_of_other_labels_or_task_is_refused_before_writing(digits_ckpt, tm
     """A 3-label store for a 10-digit model would score silently wrong; a regression store crashes."""
     shapes = write_store(tmp_path / "shapes", n=30)
     out = tmp_path / "out"
-    with pytest.raises(UserError, match=r"--store .*shapes has the labels \['bar', 'dot', 'ring'\] but the "
-                                        r"checkpoint was trained on \['0', '1', .*fix: pass --store with the store the model"):
+    with says(UserError, '--store',
+              "has the labels ['bar', 'dot', 'ring'] but the checkpoint was trained on ['0', '1',",
+              'fix: pass --store with the store the model'):
         export_checkpoint(digits_ckpt, out, formats=["torchscript"], store=shapes)
     with StoreWriter(tmp_path / "reg", task="regression") as writer:
         for i in range(10):
             writer.add_normalized(encode_array(np.full((8, 8), i * 20, np.uint8)), target=float(i), source=f"s/{i}")
-    with pytest.raises(UserError, match=r"--store .*reg holds a regression data set but the checkpoint's task "
-                                        r"is 'multiclass'; fix: pass --store with the store"):
+    with says(UserError, '--store',
+              "holds a regression data set but the checkpoint's task is 'multiclass'",
+              'fix: pass --store'):
         export_checkpoint(digits_ckpt, out, formats=["torchscript"], store=tmp_path / "reg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reg", "shapes"]  # nothing written for --out
 
@@ -88,8 +91,9 @@ def test_predict_refuses_an_unverified_or_failed_folder(good_export):
                                         r"export must not be used; fix: re-export with python -m autolit\.export"):
         ExportedModel(out)
     (out / "metadata.json").unlink()
-    with pytest.raises(UserError, match=r"metadata\.json is missing, so this export was never verified .*fix: "
-                                        r"re-export with python -m autolit\.export CKPT --out .*digits"):
+    with says(UserError, 'metadata.json',
+              'is missing, so this export was never verified',
+              'fix: re-export with python -m autolit.export CKPT --out'):
         ExportedModel(out)
 
 

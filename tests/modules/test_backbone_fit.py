@@ -13,8 +13,9 @@ import torch
 import yaml
 
 from autolit.training import build_cli, run_fit
-from tests.training.conftest import base_config, write_config
+from tests.errors import says
 from tests.modules.conftest import TINY
+from tests.training.conftest import base_config, write_config
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*does not have many workers"),
               pytest.mark.filterwarnings("ignore:.*LeafSpec"),
@@ -162,6 +163,7 @@ def test_backbone_arguments_not_a_map_are_a_spec_error(tiny_store: Path) -> None
 
     config = backbone_config(tiny_store, "imagenet")
     config["model"]["layers"][0] = {"Backbone": TINY}
-    with pytest.raises(SpecError, match=r"^model\.layers\[0\]\.Backbone: arguments must be a map, got "
-                                        r"'test_efficientnet'; fix: write Backbone: \{arg: value\}"):
+    with says(SpecError, 'model.layers[0].Backbone',
+              "arguments must be a map, got 'test_efficientnet'",
+              'fix: write Backbone: {arg: value}'):
         build_cli(config, progress=False)

@@ -12,6 +12,7 @@ import torch
 from autolit.errors import UserError
 from autolit.modules import AutoLitModule
 from autolit.modules.checkpoint import load_checkpoint, rebuild_model
+from tests.errors import says
 
 LAYERS = [{"Flatten": {}}, {"Linear": {"out_features": 8}}, {"ReLU": {}}, {"Linear": {"out_features": "n_labels"}}]
 
@@ -30,16 +31,18 @@ def test_weights_of_another_width_are_a_state_dict_mismatch(ckpt: dict) -> None:
     """load_state_dict(strict=False) still raises RuntimeError on a size mismatch."""
     layers = ckpt["hyper_parameters"]["layers"]  # the resolved spec: edit both ends of the hidden width
     layers[1]["Linear"]["out_features"] = layers[3]["Linear"]["in_features"] = 9  # weights were trained at 8
-    with pytest.raises(UserError, match=r"^m\.ckpt: state_dict does not match the rebuilt network \(Error\(s\) "
-                                        r"in loading state_dict .*\); fix: export a checkpoint written by"):
+    with says(UserError, 'm.ckpt:',
+              'state_dict does not match the rebuilt network',
+              'fix: export a checkpoint written by'):
         rebuild_model(ckpt, "m.ckpt")
 
 
 @pytest.mark.parametrize("label_names", [5, "abc", [1, 2, 3]])
 def test_label_names_that_are_not_a_list_of_names(ckpt: dict, label_names: object) -> None:
     ckpt["hyper_parameters"]["label_names"] = label_names
-    with pytest.raises(UserError, match=r"^m\.ckpt: its hyper_parameters do not rebuild the model: "
-                                        r"model\.label_names must be a list of label names \(strings\), got "):
+    with says(UserError, 'm.ckpt:',
+              'its hyper_parameters do not rebuild the model',
+              'model.label_names must be a list of label names (strings)'):
         rebuild_model(ckpt, "m.ckpt")
 
 

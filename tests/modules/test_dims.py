@@ -6,6 +6,7 @@ import pytest
 
 from autolit.modules.dims import AUTO_DIMS, resolve_dims
 from autolit.modules.errors import SpecError
+from tests.errors import says
 
 
 @pytest.mark.parametrize(("name", "shape", "key", "want"), [
@@ -50,8 +51,9 @@ def test_layers_without_dims_pass_through() -> None:
 
 
 def test_mismatched_explicit_dimension() -> None:
-    with pytest.raises(SpecError, match=r"^m\.Conv2d\.in_channels: is 3 but the input there has shape "
-                                        r"\(1, 28, 28\), which needs 1; fix: omit in_channels") as err:
+    with says(SpecError, 'm.Conv2d.in_channels',
+              'is 3 but the input there has shape (1, 28, 28), which needs 1',
+              'fix: omit in_channels') as err:
         resolve_dims("Conv2d", {"in_channels": 3}, (1, 28, 28), None, "m.Conv2d")
     assert err.value.path == "m.Conv2d.in_channels"
 
@@ -74,8 +76,7 @@ def test_typos_of_the_special_words(typo: str, meant: str) -> None:
 
 
 def test_auto_where_nothing_resolves_it() -> None:
-    with pytest.raises(SpecError, match=r"Linear\.out_features: 'auto' cannot be resolved for "
-                                        r"out_features \(auto works for: in_features\)"):
+    with says(SpecError, 'Linear.out_features', "'auto' cannot be resolved", 'auto works for: in_features'):
         resolve_dims("Linear", {"out_features": "auto"}, (4,), 3, "m.Linear")
 
 

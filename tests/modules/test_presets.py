@@ -48,6 +48,7 @@ def test_mlp_widths() -> None:
 
 
 def test_unknown_preset() -> None:
+    # golden: this room's one test of a whole message, word for word (tests/errors.py)
     with pytest.raises(UserError, match=r"model\.preset: unknown preset 'keras_mnst' "
                                         r"\(did you mean 'keras_mnist'\?\); valid presets: keras_mnist, mlp, small_resnet"):
         preset_spec("keras_mnst")

@@ -1,14 +1,11 @@
-"""Fixtures for the scrape tests: real photos, local servers, a hostile scenario, a socket guard."""
+"""Fixtures for the scrape tests: real photos, local servers, a hostile scenario (and tests/net's socket guard)."""
 
 from __future__ import annotations
 
 import io
-import ipaddress
 import os
 import random
-import socket
 import struct
-import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent))  # the helper modules next to this file
-from scrape_scenario import KEY, Scenario  # noqa: E402
-from scrape_servers import LocalServer, Route  # noqa: E402
+from tests.net.guard import no_remote_connections  # noqa: F401 - the socket guard, autouse here too
+from tests.net.servers import LocalServer, Route
+from tests.scrape.scenario import KEY, Scenario
 
 PER_CLASS = 24        # photos per class: enough pages to page through, fast on 2 cores
 PAGE_SIZE = 10        # results per fake SerpApi page
@@ -51,37 +48,6 @@ def server() -> Iterator[LocalServer]:
     """A fresh SerpApi stand-in + image host on 127.0.0.1."""
     with LocalServer(key=KEY) as srv:
         yield srv
-
-
-@pytest.fixture(autouse=True)
-def no_remote_connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Fail any scrape test that dials a non-loopback address (in this process); returns the log.
-
-    Autouse: every refusal must be decided from the resolved address before connecting, so no
-    test here ever needs the network. (Subprocess tests are only given loopback URLs.)
-    """
-    attempts: list[str] = []
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def check(address: object) -> None:
-        if not isinstance(address, tuple):  # AF_UNIX paths: not the network
-            return
-        host = str(address[0])
-        attempts.append(host)
-        if not ipaddress.ip_address(host.split("%")[0]).is_loopback:
-            raise AssertionError(f"test tried to connect to non-loopback {host}")
-
-    def connect(self: socket.socket, address: object) -> None:
-        check(address)
-        return real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: object) -> int:
-        check(address)
-        return real_connect_ex(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    return attempts
 
 
 def png_bomb_header(width: int = 60000, height: int = 60000) -> bytes:

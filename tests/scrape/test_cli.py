@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from scrape_scenario import KEY, Scenario
-from scrape_servers import LocalServer
 
 from autolit.errors import UserError
+from tests.net.servers import LocalServer
+from tests.scrape.scenario import KEY, Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["--download-deadline", "1.5", "--read-timeout", "2", "--connect-timeout", "2",
@@ -101,9 +101,8 @@ def test_missing_key_is_a_clear_error(server: LocalServer, tmp_path: Path) -> No
 @pytest.mark.realdata
 def test_sigkill_loses_at_most_the_open_batch_and_resumes(
         server: LocalServer, photos: dict, tmp_path: Path) -> None:
-    from scrape_servers import Route
-
     from autolit.store.reader import StoreReader
+    from tests.net.servers import Route
 
     routes = []
     for label in ("ants", "bees"):  # slow images, small pages: many flushes before the kill

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from scrape_scenario import KEY, Scenario
-from scrape_servers import Route
 
-from autolit.scrape.collect import ScrapeOptions, collect
 from autolit.net.netpolicy import NetPolicy
-from autolit.scrape.queries import QuerySpec, parse_queries
 from autolit.net.safe_http import FetchLimits, SafeFetcher
+from autolit.scrape.collect import ScrapeOptions, collect
+from autolit.scrape.queries import QuerySpec, parse_queries
 from autolit.scrape.serp import SerpApiImages, SerpConfig
 from autolit.store.policy import ImagePolicy, normalize_image
 from autolit.store.reader import StoreReader
 from autolit.store.writer import StoreWriter
+from tests.net.servers import Route
+from tests.scrape.scenario import KEY, Scenario
 
 pytestmark = pytest.mark.realdata
 

@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from scrape_scenario import KEY
-from scrape_servers import LocalServer, Route
 
 from autolit.datamodules import StoreDataModule
 from autolit.errors import UserError
-from autolit.training import run_fit
 from autolit.store import StoreReader
-from tests.training.conftest import base_config
+from autolit.training import run_fit
+from tests.net.servers import LocalServer, Route
 from tests.orphans import kill_and_count_survivors, needs_proc
+from tests.scrape.scenario import KEY
+from tests.training.conftest import base_config
 
 REPO = Path(__file__).resolve().parents[2]
 PER_QUERY = 30
@@ -101,6 +101,7 @@ def test_fit_scrapes_a_missing_store_trains_and_the_next_run_scrapes_nothing(ser
 def test_missing_key_is_one_line_naming_the_variable(server, tmp_path, monkeypatch):
     monkeypatch.delenv("SERPAPI_API_KEY", raising=False)
     serve(server, "bars")
+    # golden: this room's one test of a whole message, word for word (tests/errors.py)
     with pytest.raises(UserError, match=r"^SERPAPI_API_KEY is not set: export SERPAPI_API_KEY=<your key>"):
         StoreDataModule(str(tmp_path / "S"), source=scrape_source(server, ["bars"])).n_labels
     assert server.serp.seen_params == [] and not (tmp_path / "S").exists()

@@ -6,11 +6,11 @@ import logging
 import traceback
 
 import pytest
-from scrape_scenario import KEY
-from scrape_servers import LocalServer
 
 from autolit.scrape.scrub import install_log_filters, scrub_text, scrub_url
 from autolit.scrape.serp import SerpApiError, SerpApiImages, SerpConfig
+from tests.net.servers import LocalServer
+from tests.scrape.scenario import KEY
 
 
 def client(server: LocalServer, sleeps: list[float] | None = None, key: str = KEY,

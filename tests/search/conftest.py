@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))  # spawned workers must import search_stubs by name
-
-from search_configs import write_configs  # noqa: E402 - needs HERE on sys.path
+from tests.search.search_configs import write_configs
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Config helpers of the search tests: a tiny fit config, a stub space, and writing both to a folder.
 
-A module of its own, imported by name: ``from conftest import ...`` resolves to whichever folder's
-conftest pytest loaded last (``pytest tests/search tests/deploy`` loads both before collecting).
+A module of its own (``from tests.search.search_configs import ...``): tests never import a conftest.
 """
 
 from __future__ import annotations

@@ -97,11 +97,10 @@ def stub_factory(cfg: Any, slot: Any, runs_dir: Path) -> Objective:
 
 
 if __name__ == "__main__":
-    # `python search_stubs.py <args of python -m autolit.search>`: the real CLI with the stub fit.
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    # `python tests/search/search_stubs.py <args of python -m autolit.search>`: the real CLI with the stub fit.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo, so `tests` is a package
     from autolit.errors import run_cli
     from autolit.search.__main__ import main
-
-    import search_stubs  # by module name, so spawned workers can unpickle the factory
+    from tests.search import search_stubs  # by its package name, so spawned workers can unpickle the factory
 
     run_cli(lambda: main(sys.argv[1:], factory=search_stubs.stub_factory, data_info=search_stubs.stub_info))

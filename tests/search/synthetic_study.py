@@ -75,3 +75,10 @@ def make_study(storage: optuna.storages.BaseStorage | str | None, name: str, n: 
         clock[slot] = start + took + timedelta(seconds=0.2)
     study.add_trials(trials)
     return study
+
+
+def journal_study(tmp_path, name: str = "s") -> optuna.Study:
+    """An empty maximize study on a journal file in ``tmp_path``, as a search opens one."""
+    from autolit.search.storage import open_storage
+
+    return optuna.create_study(study_name=name, storage=open_storage(str(tmp_path / "j.log")), direction="maximize")

@@ -7,8 +7,8 @@ import yaml
 
 from autolit.errors import UserError
 from autolit.search.config import load_search_config, set_dotted, trial_fit_config
-
-from search_configs import write_configs
+from tests.errors import says
+from tests.search.search_configs import write_configs
 
 
 def test_loads_with_defaults(search_yaml):
@@ -80,8 +80,9 @@ def test_metric_and_direction_default_from_the_task(tmp_path, fit, study, overri
 
 def test_a_metric_the_task_does_not_log_is_refused_at_load_with_the_valid_names(tmp_path):
     path = write_configs(tmp_path, fit=REGRESSION_FIT, study={"metric": "val/acc"})
-    with pytest.raises(UserError, match=r"study\.metric is 'val/acc'.*, which a regression fit does not log: "
-                                        r"use one of val/loss, val/mae, val/rmse, val/r2"):
+    with says(UserError, 'study.metric',
+              'which a regression fit does not log',
+              'use one of val/loss, val/mae, val/rmse, val/r2'):
         load_search_config(path)
     path = write_configs(tmp_path, study={"metric": "val/accuracy"})
     with pytest.raises(UserError, match=r"'val/accuracy' \(did you mean 'val/acc'\?\)"):

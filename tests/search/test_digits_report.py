@@ -14,9 +14,8 @@ import pytest
 import yaml
 
 from autolit.search.storage import open_storage
-
-import chromium
 from tests import browser
+from tests.search import report_page
 
 REPO = Path(__file__).resolve().parents[2]
 BANNERS = ("GPU available", "TPU available", "LitLogger", "configure_optimizers")
@@ -66,7 +65,7 @@ def test_digits_search_terminal_logs_report_and_best_yaml(tmp_path):
     assert "test/acc" in fit.stdout and (tmp_path / "runs" / "best" / "version_0").is_dir()
     assert "GPU available" in fit.stdout + fit.stderr  # autolit.fit alone keeps Lightning's output
     if browser.available() is None:
-        verdict = chromium.render(out / "index.html")
+        verdict = report_page.render(out / "index.html")
         assert verdict["errors"] == [] and all(p["svg"] or p["canvas"] for p in verdict["plots"])
         pictures = {p["alt"]: p for p in verdict["pictures"]}  # the real best trial's pictures, unshrunk
         assert set(pictures) == {"val/confusion_matrix", "samples/val"}

@@ -17,8 +17,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import search_stubs
-from search_configs import FIT, write_configs
+from tests.search import search_stubs
+from tests.search.search_configs import FIT, write_configs
 
 URL = os.environ.get("AUTOLIT_TEST_POSTGRES_URL")
 pytestmark = [
@@ -77,7 +77,7 @@ def test_two_hosts_share_study_and_heartbeat_recovers_killed_trial(tmp_path):
 
 
 def test_report_and_status_read_a_postgresql_study(tmp_path):
-    from synthetic_study import make_study
+    from tests.search.synthetic_study import make_study
 
     name = f"pg-report-{uuid.uuid4().hex[:8]}"
     study = make_study(_study_storage(), name, 30)

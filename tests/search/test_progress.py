@@ -53,15 +53,14 @@ def test_one_line_per_outcome(tmp_path):
 
 def test_a_trial_a_config_error_ended_says_so_and_is_not_counted(tmp_path):
     """A UserError in the objective stops the search; its trial was shown as "worker died (retried once)"."""
-    from search_configs import write_configs
-    from search_stubs import stub_info
-
     from autolit.errors import UserError
     from autolit.search.config import load_search_config
+    from autolit.search.records import trial_record
     from autolit.search.run.devices import Slot
     from autolit.search.run.objective import Objective
-    from autolit.search.records import trial_record
     from autolit.search.study import n_counted
+    from tests.search.search_configs import write_configs
+    from tests.search.search_stubs import stub_info
 
     def bad_fit(config, **kwargs):
         raise UserError("data.store stores/nope does not exist: check the path")

@@ -12,8 +12,7 @@ import yaml
 from optuna.trial import TrialState
 
 from autolit.search.storage import open_storage
-
-from search_configs import SPACE, real_fit_config, write_configs
+from tests.search.search_configs import SPACE, real_fit_config, write_configs
 
 
 def _cli(*args: str, cwd) -> subprocess.CompletedProcess:

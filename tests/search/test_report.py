@@ -17,11 +17,10 @@ from autolit.search.records import param_order
 from autolit.search.report import write_report
 from autolit.search.report.plots import importances, snapshot
 from autolit.search.storage import open_storage
-
-import chromium
 from tests import browser
-from search_configs import write_configs
-from synthetic_study import make_study
+from tests.search import report_page
+from tests.search.search_configs import write_configs
+from tests.search.synthetic_study import make_study
 
 
 @pytest.fixture
@@ -104,12 +103,12 @@ def test_best_yaml_is_rebuilt_from_the_search_config_without_a_readable_trial_fo
 def test_page_renders_every_plot_offline_without_javascript_errors(tmp_path, study):
     out = tmp_path / "report"
     write_report(study, out)
-    verdict = chromium.render(out / "index.html")
+    verdict = report_page.render(out / "index.html")
     assert verdict["errors"] == []
     assert len(verdict["plots"]) >= 7  # 6 figures + importances per layer count
     assert all(p["svg"] or p["canvas"] for p in verdict["plots"]), verdict["plots"]
     assert verdict["rendered"] == str(len(verdict["plots"]))
-    shot = chromium.screenshot(out / "index.html", tmp_path / "shot.png", height=2000)
+    shot = report_page.screenshot(out / "index.html", tmp_path / "shot.png", height=2000)
     assert shot.stat().st_size > 50_000  # a page with pictures, not a blank one
 
 
@@ -119,7 +118,7 @@ def test_the_collector_sees_a_page_whose_script_is_missing(tmp_path, study):
     out = tmp_path / "report"
     write_report(study, out)
     (out / "plotly.min.js").unlink()
-    verdict = chromium.render(out / "index.html")
+    verdict = report_page.render(out / "index.html")
     assert any("plotly.min.js" in e for e in verdict["errors"]) and verdict["rendered"] is None
     assert not any(p["svg"] for p in verdict["plots"])
 
@@ -175,7 +174,7 @@ def test_chromium_shows_the_confusion_matrix_at_its_native_width(tmp_path):
     (tests/training/test_callbacks.py), shown at native size: ≥ 12 CSS px on the page."""
     out = tmp_path / "report"
     write_report(_study_with_pictures(tmp_path), out)
-    verdict = chromium.render(out / "index.html", viewport={"width": 1280, "height": 900})
+    verdict = report_page.render(out / "index.html", viewport={"width": 1280, "height": 900})
     assert verdict["errors"] == []
     pictures = {p["alt"]: p for p in verdict["pictures"]}
     assert set(pictures) == {"val/confusion_matrix", "samples/val"}
@@ -190,7 +189,7 @@ def test_the_browser_has_no_network_and_says_what_it_blocked(tmp_path):
     page = tmp_path / "cdn.html"
     page.write_text("<!doctype html><html><head><script src='https://cdn.example.com/plotly.js'></script>"
                     "<img src='http://93.184.215.14/x.png'></head><body data-rendered=0></body></html>")
-    verdict = chromium.render(page)
+    verdict = report_page.render(page)
     assert any(e.startswith("blocked (network is off): https://cdn.example.com/") for e in verdict["errors"])
     assert any("93.184.215.14" in e for e in verdict["errors"])
 
@@ -229,12 +228,11 @@ def test_report_cli_writes_the_folder(tmp_path, study):
 
 def test_best_yaml_of_a_retried_trial_has_the_seed_its_fit_ran_with(tmp_path):
     """A retry replays the seed of the trial it retries; best.yaml rebuilt for it used its own number."""
-    from search_stubs import stub_info
-
     from autolit.search.config import load_search_config
+    from autolit.search.report.best import write_best
     from autolit.search.run.devices import Slot
     from autolit.search.run.objective import Objective
-    from autolit.search.report.best import write_best
+    from tests.search.search_stubs import stub_info
 
     path = write_configs(tmp_path, study={"seed": 7}, space={
         "optimizer.init_args.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}})

@@ -7,8 +7,7 @@ import pytest
 
 from autolit.errors import UserError
 from autolit.search.space import parse_range, parse_space, probe_chooser, sample, trial_chooser
-
-from search_configs import SPACE
+from tests.search.search_configs import SPACE
 
 
 def _sample_names(space, n=20, seed=0):

@@ -14,9 +14,8 @@ import yaml
 from autolit.errors import UserError
 from autolit.search.__main__ import main
 from autolit.search.storage import open_storage
-
-import search_stubs
-from search_configs import FIT, SPACE, write_configs
+from tests.search import search_stubs
+from tests.search.search_configs import FIT, SPACE, write_configs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -152,7 +151,7 @@ def test_a_trainer_value_out_of_range_stops_the_search_before_any_trial(tmp_path
 def test_a_value_refused_only_against_the_data_stops_the_search_at_its_first_trial(tmp_path, tiny_store):
     """limit_train_batches: 0.001 is a share under one batch of this store: the trial's own fit refuses it,
     and that stops the search (exit 2, one line) instead of failing every trial with Lightning's traceback."""
-    from search_configs import real_fit_config
+    from tests.search.search_configs import real_fit_config
 
     search = {"fit_config": "fit.yaml", "study": {"name": "tiny", "n_trials": 3, "pruner": {"type": "NopPruner"}},
               "overrides": {"trainer.limit_train_batches": 0.001},

@@ -9,12 +9,14 @@ import sys
 import time
 
 import optuna
+from optuna.trial import TrialState
 
+from autolit.search.records import best_trial
 from autolit.search.run.callbacks import PruningReporter
 from autolit.search.status import abbreviate, format_table
 from autolit.search.storage import open_storage
-
-from synthetic_study import make_study
+from autolit.search.study import set_outcome
+from tests.search.synthetic_study import journal_study, make_study
 
 
 def test_table_fits_100_columns_and_hides_no_parameter(tmp_path):
@@ -59,3 +61,24 @@ def test_running_trials_show_slot_epoch_metric_and_heartbeat_age(tmp_path):
     assert data["metric"] == "val/acc" and data["counts"] == {"RUNNING": 1}
     assert record["state"] == "RUNNING" and record["slot"] == "gpu0#1" and record["epochs"] == 2
     assert record["last_value"] == 0.75 and record["heartbeat_age_s"] >= 1.0
+
+
+def test_table_ranks_best_first(tmp_path):
+    study = journal_study(tmp_path)
+    for lr, value in ((0.1, 0.5), (0.01, 0.9)):
+        t = study.ask()
+        t.suggest_float("optimizer.init_args.lr", 1e-3, 1.0, log=True)
+        t.suggest_int("layers.0.repeat", 1, 3)
+        study.tell(t, value)
+    t = study.ask()
+    set_outcome(t, "infeasible", "9 parameters > study.max_params 1")
+    study.tell(t, state=TrialState.PRUNED)
+    text = format_table(study)
+    lines = text.splitlines()
+    assert lines[0] == "study s: 2 complete, 1 pruned (maximize)"
+    assert lines[2].split()[:3] == ["1", "0.9000", "COMPLETE"] and "lr=" in lines[2] and "L0.n=" in lines[2]
+    assert lines[3].split()[:3] == ["0", "0.5000", "COMPLETE"]
+    assert lines[4].split()[:4] == ["2", "-", "PRUNED", "infeasible"]
+    assert lines[5].strip() == "9 parameters > study.max_params 1"
+    assert "lr = optimizer.init_args.lr" in text and "n = repeat count" in text  # the legend
+    assert best_trial(study).number == 1

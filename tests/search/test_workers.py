@@ -19,11 +19,10 @@ from autolit.errors import UserError
 from autolit.search.config import load_search_config
 from autolit.search.run.devices import parse_devices
 from autolit.search.run.driver import SearchRun, make_jobs, open_study, run_search
-from autolit.search.storage import open_storage
 from autolit.search.run.worker import run_worker
-
-import search_stubs
-from search_configs import FIT, write_configs
+from autolit.search.storage import open_storage
+from tests.search import search_stubs
+from tests.search.search_configs import FIT, write_configs
 
 STUBS = Path(search_stubs.__file__)
 

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from storehelpers import make_class_folder, png_bytes
+
+from tests.store.helpers import make_class_folder, png_bytes
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ import signal
 import subprocess
 import time
 
-from storehelpers import make_class_folder, slow_import_script, subprocess_env
-
 from autolit.errors import UserError
 from autolit.store import StoreReader
 from autolit.store.importers import import_folder
+from tests.store.helpers import make_class_folder, slow_import_script, subprocess_env
 
 # Slows every commit down so the kill lands between commits of a long import.
 _SLOW_IMPORT = slow_import_script(sleep=0.05, batch_size=8, workers=1)

@@ -14,14 +14,14 @@ from pathlib import Path
 import lmdb
 import pytest
 import yaml
-from storehelpers import REPO, make_class_folder, png_bytes, read_only, subprocess_env
 
 from autolit.datamodules import StoreDataModule
 from autolit.store import StoreReader, envs, schema
 from autolit.store.damage import StoreDamaged
 from autolit.store.verify import verify_store
-from tests.training.conftest import base_config
+from tests.store.helpers import REPO, make_class_folder, png_bytes, read_only, subprocess_env
 from tests.synthetic import write_store
+from tests.training.conftest import base_config
 
 
 def _cli(*args: str, module: str = "autolit.store", cwd: Path = REPO) -> subprocess.CompletedProcess:

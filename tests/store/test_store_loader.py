@@ -8,10 +8,10 @@ import multiprocessing
 import os
 
 import pytest
-from storehelpers import png_bytes
 from torch.utils.data import DataLoader, Dataset
 
 from autolit.store import SplitPolicy, StoreReader, StoreWriter, envs
+from tests.store.helpers import png_bytes
 
 
 class ShaDataset(Dataset):

@@ -12,9 +12,9 @@ import sys
 import textwrap
 
 import pytest
-from storehelpers import REPO, make_class_folder, shared_data, slow_import_script, subprocess_env
 
 from tests.orphans import kill_and_count_survivors, needs_proc, wait_for_children
+from tests.store.helpers import REPO, make_class_folder, shared_data, slow_import_script, subprocess_env
 
 pytestmark = needs_proc
 

@@ -8,10 +8,10 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from storehelpers import png_bytes
 
 from autolit.errors import UserError
 from autolit.store.policy import ImagePolicy, ImageRejected, encode_array, normalize_image
+from tests.store.helpers import png_bytes
 
 
 def _encode(im: Image.Image, fmt: str, **kw) -> bytes:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from storehelpers import shared_data
 
 from autolit.store import StoreReader
 from autolit.store.importers import import_folder, import_idx
+from tests.store.helpers import shared_data
 
 DATA = shared_data()
 pytestmark = [

@@ -8,7 +8,6 @@ import csv
 
 import numpy as np
 import pytest
-from storehelpers import REPO, png_bytes
 
 from autolit.datamodules import StoreDataModule
 from autolit.datamodules.sources import source_forms
@@ -18,6 +17,7 @@ from autolit.store.__main__ import build_parser, main
 from autolit.store.importers import IMPORTERS, Importer, Option, cli_importers
 from autolit.store.importers.base import STORE_OPTIONS, run_jobs
 from autolit.store.pool import Job, encode_arrays
+from tests.store.helpers import REPO, png_bytes
 
 
 def _subcommands(parser) -> dict:

@@ -36,6 +36,7 @@ def test_idx_image_dimensions_out_of_range_are_refused(tmp_path, dims):
 
 def test_an_idx_count_larger_than_memory_is_refused_before_reading(tmp_path):
     folder = _idx_folder(tmp_path, struct.pack(">IIII", 0x803, 2**32 - 1, 28, 28))
+    # golden: this room's one test of a whole message, word for word (tests/errors.py)
     with pytest.raises(UserError, match=r"header says \(4294967295, 28, 28\) = 3136\.0 GiB of pixels; importing it "
                                         r"holds 3 copies, more than half of this machine's .* GiB of memory"):
         import_idx(folder, tmp_path / "s", workers=1)

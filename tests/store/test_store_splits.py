@@ -7,10 +7,10 @@ import hashlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from storehelpers import png_bytes
 
 from autolit.errors import UserError
 from autolit.store import SplitPolicy, StoreReader, StoreWriter, split_for
+from tests.store.helpers import png_bytes
 
 shas = st.binary(min_size=1, max_size=32).map(lambda b: hashlib.sha256(b).hexdigest())
 fractions = st.tuples(st.floats(0, 0.45), st.floats(0, 0.45)).map(lambda vt: SplitPolicy(*vt))

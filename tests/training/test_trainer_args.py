@@ -38,6 +38,7 @@ def test_the_issues_trainer_values_through_python_m_fit(flag, key, tiny_store, t
 
 
 def test_the_golden_message(tiny_store, tmp_path, monkeypatch, capsys):
+    """# golden: the training room's one test of a whole message, word for word (tests/errors.py)."""
     monkeypatch.chdir(tmp_path)
     config = write_config(tmp_path / "c.yaml", base_config(tiny_store))
     code, err = run_inprocess(monkeypatch, capsys, "--config", config, "--trainer.accumulate_grad_batches=0")

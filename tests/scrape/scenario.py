@@ -1,15 +1,13 @@
 """The API key and the Scenario record shared by the scrape tests and their conftest.
 
-A module of its own (imported by name, like ``scrape_servers``): ``from conftest import ...``
-resolves to whichever folder's conftest pytest imported last, e.g. tests/store's when
-``pytest tests/scrape tests/store`` is run.
+A module of its own (``from tests.scrape.scenario import ...``): tests never import a conftest.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from scrape_servers import LocalServer
+from tests.net.servers import LocalServer
 
 KEY = "secret-0123456789abcdef-test"
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the store tests (imported as ``storehelpers``; tests/store is on sys.path)."""
+"""Helpers shared by the store tests (``from tests.store.helpers import ...``)."""
 
 from __future__ import annotations
 

@@ -9,11 +9,11 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from scrape_servers import LocalServer, Route
 
 from autolit.net import safe_http
 from autolit.net.netpolicy import NetPolicy, Refused, address_is_public
 from autolit.net.safe_http import FetchLimits, SafeFetcher
+from tests.net.servers import LocalServer, Route
 
 FAST = FetchLimits(connect_timeout=2, read_timeout=1, deadline=2, max_bytes=100_000, per_host=4)
 

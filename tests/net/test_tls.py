@@ -7,10 +7,10 @@ import ssl
 from pathlib import Path
 
 import pytest
-from scrape_servers import LocalServer, Route
 
 from autolit.net.netpolicy import NetPolicy, Refused
 from autolit.net.safe_http import FetchLimits, SafeFetcher
+from tests.net.servers import LocalServer, Route
 
 x509 = pytest.importorskip("cryptography.x509", reason="cryptography builds the test certificates")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
