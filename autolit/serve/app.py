@@ -212,7 +212,7 @@ def create_app(service: Service) -> FastAPI:
             raise refused(exc) from None
         return Predictions(predictions=preds, runtime=runtime)
 
-    app.include_router(page_router(service, job_row, problem))
+    app.include_router(page_router(service, job_row, problem, lambda row: _export(service, row)))
 
     @app.exception_handler(UserError)
     def user_error(request: Request, exc: UserError) -> JSONResponse:

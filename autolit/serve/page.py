@@ -11,6 +11,7 @@ through ``/api/...`` behind the guard. :func:`page_router` adds what the job API
 * ``GET /api/jobs/{id}/config``: a job's YAML files ("clone and edit", compare's configs);
 * ``GET /api/page/series``: one tag of many jobs, each downsampled on the server (compare);
 * ``GET /api/page/headlines``: one headline metric per job (the jobs list);
+* ``GET /api/jobs/{id}/samples``: val images with their label and the exported model's prediction;
 * ``GET /api/jobs/{id}/report/{file}``: a search job's ``search report``, written on first ask.
 """
 
@@ -32,6 +33,7 @@ STORE_MARK = "data.mdb"        # an LMDB store folder holds this file
 STORE_DEPTH = 3                # how deep under a data root stores are looked for
 MAX_SERIES_POINTS = 5000
 MAX_JOBS_PER_ASK = 200
+MAX_SAMPLES = 32
 REPORT_DIR = "report"
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".html": "text/html",
          ".svg": "image/svg+xml", ".png": "image/png", ".txt": "text/plain"}
@@ -164,9 +166,10 @@ def headline(points: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
-def page_router(service: Any, job_row: Callable[[int], dict[str, Any]],
-                problem: Callable[..., HTTPException]) -> APIRouter:
-    """The page's routes (behind the guard, like every ``/api`` route)."""
+def page_router(service: Any, job_row: Callable[[int], dict[str, Any]], problem: Callable[..., HTTPException],
+                export: Callable[[dict[str, Any]], Path]) -> APIRouter:
+    """The page's routes (behind the guard, like every ``/api`` route); ``export`` is the app's
+    export of a job's best checkpoint (refusing a fit without one)."""
     router = APIRouter()
 
     def points(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -240,6 +243,21 @@ def page_router(service: Any, job_row: Callable[[int], dict[str, Any]],
                 found[str(job_id)] = headline(points(row))
         return {"headlines": found}
 
+    @router.get("/api/jobs/{job_id}/samples")
+    def samples(job_id: int, n: int = Query(8, ge=1, le=MAX_SAMPLES)) -> dict[str, Any]:
+        """``n`` images of the fit's validation split (a seeded sample) with their true label and the
+        exported model's prediction: the job page's sample predictions (never the test split)."""
+        from autolit.serve.deployment import Upload
+
+        row = job_row(job_id)
+        if row["kind"] != "fit":
+            raise problem(404, f"job {job_id} is a search: open its best trial's fit for samples")
+        images, truths = val_sample(Path(row["folder"]), n)
+        export(row)
+        preds, runtime = service.deployments.predict(row, [Upload(f"sample{i}", d) for i, d in enumerate(images)], 3)
+        return {"split": "val", "runtime": runtime, "samples": [
+            {"image": data_url(d), "truth": t, **p} for d, t, p in zip(images, truths, preds)]}
+
     @router.get("/api/jobs/{job_id}/report/{name}")
     def report(job_id: int, name: str) -> FileResponse:
         """A search job's report (``python -m autolit.search report``), written when first asked and
@@ -258,6 +276,34 @@ def page_router(service: Any, job_row: Callable[[int], dict[str, Any]],
         return FileResponse(files[name], media_type=TYPES.get(files[name].suffix))
 
     return router
+
+
+def val_sample(folder: Path, n: int, seed: int = 0) -> tuple[list[bytes], list[str]]:
+    """Encoded images and label names of ``n`` records of the job's store's val split."""
+    import random
+
+    import yaml
+
+    from autolit.store.reader import StoreReader
+
+    data = (yaml.safe_load((folder / job_files.FIT_FILE).read_text()) or {}).get("data") or {}
+    store = Path(data.get("store") or "")
+    reader = StoreReader(store if store.is_absolute() else folder / store)
+    try:
+        keys = reader.keys("val")
+        keys = sorted(random.Random(seed).sample(keys, min(n, len(keys))))
+        records = [reader.read(k) for k in keys]
+        labels = reader.meta.labels
+    finally:
+        reader.close()
+    return [r[0] for r in records], [labels[v] if labels and isinstance(v, int) else str(v) for _, v in records]
+
+
+def data_url(image: bytes) -> str:
+    import base64
+
+    kind = "image/png" if image.startswith(b"\x89PNG") else "image/jpeg"
+    return f"data:{kind};base64,{base64.b64encode(image).decode()}"
 
 
 def write_search_report(row: dict[str, Any], out: Path) -> None:
