@@ -30,12 +30,14 @@ export function initTokenDialog(onSaved) {
   const dialog = document.getElementById("token-dialog");
   const input = document.getElementById("token-input");
   dialog.addEventListener("close", () => {
-    if (dialog.returnValue === "save" && input.value) {
+    const saved = dialog.returnValue === "save" && input.value;
+    if (saved) {
       setToken(input.value.trim());
       input.value = "";
-      onSaved();
     }
-    tokenWaiters.splice(0).forEach((resolve) => resolve(dialog.returnValue === "save"));
+    const waiting = tokenWaiters.splice(0);
+    waiting.forEach((resolve) => resolve(Boolean(saved)));  // the calls that got a 401 try again
+    if (saved) onSaved(waiting.length === 0);
   });
   document.getElementById("token-open").addEventListener("click", () => {
     askToken("The token the server was started with (--token or AUTOLIT_TOKEN).");

@@ -128,7 +128,7 @@ export async function render(root, { arg, feed }) {
     else if (type === "state") {
       job = await api(`/api/jobs/${id}`);
       renderHead();
-      if (ENDED.has(job.state)) { addPoints((await api(`/api/jobs/${id}/metrics?since=-1`)).points); showFinished(); }
+      if (ENDED.has(job.state)) showFinished();  // its last points come as events too (the watcher's last look)
     } else if (type === "deleted") banner(root, `job ${id} was deleted`);
   });
   const resync = feed.subscribe(async (type) => { if (type === "resync") { addPoints((await api(`/api/jobs/${id}/metrics`)).points); loadLog(); } });

@@ -12,6 +12,7 @@ export async function render(root, { feed }) {
   const rows = new Map();      // id -> {tr, errTr}
   let total = 0;
   const body = el("tbody");
+  const table = el("table", { id: "jobs" });
   const count = el("span", { class: "muted" });
   const compareButton = el("button", { type: "button", disabled: true, onclick: () => {
     location.hash = `#/compare?ids=${picked().join(",")}`;
@@ -20,12 +21,13 @@ export async function render(root, { feed }) {
   root.append(
     el("div", { class: "row" }, el("h1", {}, "Jobs"), count,
        el("a", { href: "#/new" }, "New run"), el("a", { href: "#/search" }, "New search"), compareButton),
-    el("div", { class: "table-wrap" }, el("table", { id: "jobs" },
+    el("div", { class: "table-wrap" }, table),
+    more);
+  table.append(
       el("thead", {}, el("tr", {}, el("th", {}, el("span", { class: "muted" }, "pick")), el("th", {}, "#"),
         el("th", {}, "state"), el("th", {}, "name"), el("th", {}, "kind"), el("th", { class: "wide" }, "started"),
         el("th", {}, "duration"), el("th", {}, "headline"), el("th", {}, "actions"))),
-      body)),
-    more);
+      body);
 
   function picked() {
     return [...body.querySelectorAll("input.pick:checked")].map((c) => Number(c.value));
@@ -102,7 +104,9 @@ export async function render(root, { feed }) {
     list.jobs.forEach(place);
     count.textContent = `${total} job${total === 1 ? "" : "s"}`;
     more.hidden = jobs.size >= total;
-    await loadHeads(list.jobs.map((j) => j.id));
+    // the headlines read every run's scalars: the rows are shown first, the figures fill in
+    table.dataset.heads = "loading";
+    loadHeads(list.jobs.map((j) => j.id)).then(() => { table.dataset.heads = "done"; });
   }
 
   async function loadHeads(ids) {

@@ -50,7 +50,7 @@ async function route() {
   if (ticket === rendering) root.dataset.ready = name;
 }
 
-initTokenDialog(() => { feed.reconnect(); route(); });
+initTokenDialog((nothingWaiting) => { feed.reconnect(); if (nothingWaiting) route(); });
 window.addEventListener("hashchange", route);
 feed.start();
 route();
