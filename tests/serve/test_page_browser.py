@@ -143,6 +143,9 @@ def test_stop_and_resume_from_the_jobs_buttons(served, chromium):
     job = client.post("/api/jobs", json=job_request(tiny_fit(store, max_epochs=100_000), "long")).json()
     page = open_view(chromium, url, "#/jobs")
     row_state(page, job["id"], "running")
+    end = time.monotonic() + 120
+    while not client.get(f"/api/jobs/{job['id']}/metrics").json()["points"] and time.monotonic() < end:
+        time.sleep(0.5)  # training, so the stop saves last.ckpt and the resume goes on from it
     page.click(f"#jobs tr[data-id='{job['id']}'] button[data-action=stop]")
     row_state(page, job["id"], "stopped", 60)
     page.click(f"#jobs tr[data-id='{job['id']}'] button[data-action=resume]")

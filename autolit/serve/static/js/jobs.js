@@ -30,7 +30,7 @@ export async function render(root, { feed }) {
       body);
 
   function picked() {
-    return [...body.querySelectorAll("input.pick:checked")].map((c) => Number(c.value));
+    return [...body.querySelectorAll("input.pick:checked")].map((c) => Number(c.value)).sort((a, b) => a - b);
   }
 
   function headCell(id) {
