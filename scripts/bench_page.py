@@ -118,6 +118,9 @@ def measure(chromium, url: str, ids: list[int], runs: int, repeat: int) -> dict:
                     f"#view[data-ready=compare] #compare-chart[data-series='{runs}']"),
     }
     figures, errors = {}, []
+    _, page = timed_view(chromium, url, "#/jobs", "#view[data-ready=jobs]")  # warm-up: Chromium's first page
+    errors += page.errors
+    page.context.close()
     for name, (hash_, selector) in views.items():
         times = []
         for _ in range(repeat):
