@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import mimetypes
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
@@ -35,6 +36,7 @@ MAX_SERIES_POINTS = 5000
 MAX_JOBS_PER_ASK = 200
 MAX_SAMPLES = 32
 REPORT_DIR = "report"
+REPORT_FRESH_S = 10.0        # a running search's report is written again when older than this
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".html": "text/html",
          ".svg": "image/svg+xml", ".png": "image/png", ".txt": "text/plain"}
 
@@ -267,8 +269,7 @@ def page_router(service: Any, job_row: Callable[[int], dict[str, Any]], problem:
             raise problem(404, f"job {job_id} is a fit: only a search has a report")
         out = Path(row["folder"]) / REPORT_DIR
         index = out / "index.html"
-        if not index.is_file() or (row["state"] in ("running", "stopping") and time.time() - index.stat().st_mtime > 10) \
-                or (row["ended_at"] and index.stat().st_mtime < row["ended_at"]):
+        if not index.is_file() or index.stat().st_mtime < (row["ended_at"] or time.time() - REPORT_FRESH_S):
             write_search_report(row, out)
         files = {p.name: p for p in out.iterdir() if p.is_file()}
         if name not in files:

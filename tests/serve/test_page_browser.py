@@ -3,7 +3,7 @@
 The digits fit is started from the form (configs/digits.yaml, epochs changed) and watched to
 succeeded while its val curve grows from the event stream; three of its digit PNGs are uploaded and
 must get the labels ``python -m autolit.predict`` gives; two tiny runs are compared on one chart; a
-job is stopped and resumed from its buttons; a refused field shows the server's message at the
+job is stopped and resumed from its buttons, a failed one shows its error line and log; a refused field shows the server's message at the
 field. Every test ends with no JavaScript error and no failed request (the only HTTP errors allowed
 are the ones a test provokes: the refused config's 422).
 """
@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -64,7 +65,7 @@ def row_state(page, job_id: int, state: str, timeout_s: float = 180) -> None:
 
 
 def test_digits_from_the_form_runs_live_and_predicts_like_the_cli(served, chromium, tmp_path):
-    server, client, url = served
+    _, client, url = served
     page = open_view(chromium, url, "#/new")
     assert page.input_value("#start-from") == "config:digits"
     shipped = yaml.safe_load((REPO / "configs" / "digits.yaml").read_text())
@@ -114,13 +115,19 @@ def test_digits_from_the_form_runs_live_and_predicts_like_the_cli(served, chromi
     cli = subprocess.run([sys.executable, "-m", "autolit.predict", f"{folder}/deploy", *map(str, files), "--json"],
                          check=True, capture_output=True, text=True, cwd=REPO).stdout.splitlines()
     assert shown == [json.loads(line)["label"] for line in cli]
+    page.click("#export")
+    page.wait_for_selector("#export-files li")
+    with page.expect_download() as download:
+        page.click("#download-zip")
+    assert download.value.suggested_filename == f"job-{job_id}-deploy.zip"
+    assert Path(download.value.path()).read_bytes()[:2] == b"PK"
     assert all(url in r or r.startswith(("blob:", "data:")) for r in page.requests), page.requests  # all local
     dropped = r"failed to load .*/api/events: net::ERR_ABORTED"  # the stream the reconnect button closed
     assert len(page.errors) - len(unexpected(page, (dropped,))) == 1 and unexpected(page, (dropped,)) == []
 
 
 def test_a_refused_field_shows_the_servers_message_there(served, chromium):
-    server, client, url = served
+    _, client, url = served
     page = open_view(chromium, url, "#/new")
     yaml_text = page.input_value("#yaml")
     page.fill("#yaml", yaml_text.replace("max_epochs: 30", "max_epochs: 7"))  # the YAML side fills the form
@@ -140,8 +147,16 @@ def test_a_refused_field_shows_the_servers_message_there(served, chromium):
 def test_stop_and_resume_from_the_jobs_buttons(served, chromium):
     server, client, url = served
     store = server.data_root / "tiny"
+    failing = tiny_fit(store)
+    failing["model"]["task"] = "binary"  # passes the checks, refused once the 3-label store is read
+    bad = client.post("/api/jobs", json=job_request(failing, "bad")).json()
     job = client.post("/api/jobs", json=job_request(tiny_fit(store, max_epochs=100_000), "long")).json()
     page = open_view(chromium, url, "#/jobs")
+    row_state(page, bad["id"], "failed")
+    error = page.locator(f"#jobs tr[data-error-of='{bad['id']}']")
+    assert error.locator(".job-error").inner_text() == wait_for(client, bad["id"], {"failed"})["error"]
+    error.locator("button").click()  # its log
+    page.wait_for_function(f"document.querySelector(\"tr[data-error-of='{bad['id']}'] pre\").textContent.includes('error: ')")
     row_state(page, job["id"], "running")
     end = time.monotonic() + 120
     while not client.get(f"/api/jobs/{job['id']}/metrics").json()["points"] and time.monotonic() < end:

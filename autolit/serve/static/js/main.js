@@ -12,7 +12,7 @@ const VIEWS = {
 
 const feedButton = document.getElementById("feed-state");
 export const feed = new Feed((status) => {
-  feedButton.textContent = `live: ${status}`;
+  feedButton.textContent = status === "live" ? "● live" : `○ ${status}`;
   feedButton.className = `feed ${status === "live" ? "on" : status === "connecting" ? "" : "off"}`;
   feedButton.dataset.status = status;
 });
