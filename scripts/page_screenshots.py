@@ -4,7 +4,7 @@
     python scripts/page_screenshots.py --smallest --out /tmp/shots   # what CI runs: two tiny fits
 
 A ``python -m autolit.serve`` on a temporary home runs the jobs (full: two digits fits of 3 epochs
-with different learning rates, a run stopped early, and the digits search with 3 trials of 1
+with different learning rates, one that fails (a binary task on the 10 digits), and the digits search with 3 trials of 1
 epoch; smallest: two tiny fits of the synthetic store), then headless Chromium (tests/browser.py,
 network off) takes each view at 1280 px: jobs, new run, job page (curves, results, predictions of
 three uploaded test PNGs), compare, new search, the search job; and the jobs list at phone width.
@@ -35,6 +35,13 @@ def digits(epochs: int, lr: float) -> dict:
     return fit
 
 
+def failing() -> dict:
+    """Passes the config checks; the fit refuses it once it reads the 10-label store (one error line)."""
+    fit = digits(1, 0.002)
+    fit["model"]["task"] = "binary"
+    return fit
+
+
 def digits_search() -> dict:
     search = yaml.safe_load((REPO / "configs" / "search" / "digits.yaml").read_text())
     search["study"]["n_trials"] = 3
@@ -55,6 +62,7 @@ def submit_jobs(client, data_root: Path, smallest: bool) -> dict[str, int]:
         return ids
     ids = {"fit": client.post("/api/jobs", json=job_request(digits(3, 0.002), "digits")).json()["id"],
            "other": client.post("/api/jobs", json=job_request(digits(3, 0.01), "digits-lr0.01")).json()["id"],
+           "failed": client.post("/api/jobs", json=job_request(failing(), "digits-binary")).json()["id"],
            "search": client.post("/api/jobs", json=job_request(
                digits_search(), "digits-search", kind="search",
                fit_config=(REPO / "configs" / "digits.yaml").read_text())).json()["id"]}
@@ -94,6 +102,7 @@ def shoot(chromium, url: str, ids: dict[str, int], pngs: list[Path], out: Path) 
         if name == "compare":
             page.wait_for_selector("#compare-chart canvas")
         time.sleep(0.8)  # the charts' last draw
+        page.add_style_tag(content="header.top { position: static; }")  # once at the top of a full page
         browser.shot(page, out / f"page_{name}.png", full_page=name in ("job", "new"))
         errors += page.errors
         page.context.close()

@@ -18,7 +18,9 @@ through ``/api/...`` behind the guard. :func:`page_router` adds what the job API
 from __future__ import annotations
 
 import mimetypes
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ STORE_DEPTH = 3                # how deep under a data root stores are looked fo
 MAX_SERIES_POINTS = 5000
 MAX_JOBS_PER_ASK = 200
 MAX_SAMPLES = 32
+ENDED_CACHE = 4096             # headlines and series of ended jobs kept
 REPORT_DIR = "report"
 REPORT_FRESH_S = 10.0        # a running search's report is written again when older than this
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".html": "text/html",
@@ -157,6 +160,12 @@ def series_of(points: list[dict[str, Any]], tag: str) -> tuple[list[int], list[f
 HEADLINE_TAGS = ("test/acc", "test/mae", "val/acc", "val/mae", "val/loss", "train/loss")
 
 
+def one_series(points: list[dict[str, Any]], tag: str, limit: int) -> tuple[set[str], tuple[int, list, list]]:
+    """A job's tags, and ``tag``'s point count with its downsampled steps and values."""
+    steps, values = series_of(points, tag)
+    return {p["tag"] for p in points}, (len(steps), *downsample(steps, values, limit))
+
+
 def headline(points: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The one figure the jobs list shows of a fit: its test accuracy (or MAE), else its last val
     figure; the page keeps it live from the event stream with the same order (jobs.js)."""
@@ -168,11 +177,37 @@ def headline(points: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
+class EndedCache:
+    """What the page derives from an ended job's scalars (a headline, a downsampled series), kept by
+    job, attempt and end time: an ended job's event files no longer change, and its reader (64
+    kept, the most recently used) may have been dropped, so a second look costs no re-read."""
+
+    def __init__(self, size: int = ENDED_CACHE) -> None:
+        self.size, self._items = size, OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, row: dict[str, Any], what: tuple, make: Callable[[], Any]) -> Any:
+        if row["ended_at"] is None:  # still running: always fresh
+            return make()
+        key = (row["id"], row["attempt"], row["ended_at"], *what)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
 def page_router(service: Any, job_row: Callable[[int], dict[str, Any]], problem: Callable[..., HTTPException],
                 export: Callable[[dict[str, Any]], Path]) -> APIRouter:
     """The page's routes (behind the guard, like every ``/api`` route); ``export`` is the app's
     export of a job's best checkpoint (refusing a fit without one)."""
     router = APIRouter()
+    cache = EndedCache()
 
     def points(row: dict[str, Any]) -> list[dict[str, Any]]:
         reader = service.readers.get(row)
@@ -181,6 +216,13 @@ def page_router(service: Any, job_row: Callable[[int], dict[str, Any]], problem:
         except Exception:  # noqa: BLE001 - a file being written or a study not there yet: what was read
             pass
         return reader.points
+
+    def job_headline(row: dict[str, Any]) -> dict[str, Any] | None:
+        if row["kind"] == "search":  # the best trial so far, in the study's own direction
+            points(row)
+            best = service.readers.get(row).best()
+            return best and {"tag": "best trial", "value": best["value"], "step": best["number"]}
+        return headline(points(row))
 
     @router.get("/api/page/configs")
     def configs() -> dict[str, list[dict[str, str]]]:
@@ -218,11 +260,9 @@ def page_router(service: Any, job_row: Callable[[int], dict[str, Any]], problem:
         out, tags = [], set()
         for job_id in ids:
             row = job_row(job_id)
-            pts = points(row)
-            tags.update(p["tag"] for p in pts)
-            steps, values = series_of(pts, tag)
-            total = len(steps)
-            steps, values = downsample(steps, values, points_per_run)
+            job_tags, (total, steps, values) = cache.get(row, ("series", tag, points_per_run),
+                                                         lambda row=row: one_series(points(row), tag, points_per_run))
+            tags.update(job_tags)
             out.append({"id": job_id, "name": row["name"], "state": row["state"], "total": total,
                         "steps": steps, "values": values})
         return {"tag": tag, "series": out, "tags": sorted(tags)}
@@ -237,12 +277,7 @@ def page_router(service: Any, job_row: Callable[[int], dict[str, Any]], problem:
             row = service.table.get(job_id)
             if row is None:
                 continue
-            if row["kind"] == "search":  # the best trial so far, in the study's own direction
-                points(row)
-                best = service.readers.get(row).best()
-                found[str(job_id)] = best and {"tag": "best trial", "value": best["value"], "step": best["number"]}
-            else:
-                found[str(job_id)] = headline(points(row))
+            found[str(job_id)] = cache.get(row, ("headline",), lambda row=row: job_headline(row))
         return {"headlines": found}
 
     @router.get("/api/jobs/{job_id}/samples")
