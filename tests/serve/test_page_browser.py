@@ -3,7 +3,7 @@
 The digits fit is started from the form (configs/digits.yaml, epochs changed) and watched to
 succeeded while its val curve grows from the event stream; three of its digit PNGs are uploaded and
 must get the labels ``python -m autolit.predict`` gives; two tiny runs are compared on one chart; a
-job is stopped and resumed from its buttons, a failed one shows its error line and log; a refused field shows the server's message at the
+job is stopped and resumed from its buttons, a failed one shows its error line and log; layers are added, removed and reordered; a refused field shows the server's message at the
 field. Every test ends with no JavaScript error and no failed request (the only HTTP errors allowed
 are the ones a test provokes: the refused config's 422).
 """
@@ -200,3 +200,33 @@ def test_compare_two_runs_on_one_chart_with_their_differing_keys(served, chromiu
         phone.wait_for_selector(f"#view[data-ready='{view[2:].split('?')[0]}']")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 391, view
     assert unexpected(phone) == []
+
+
+def test_layers_are_added_removed_and_reordered_and_the_yaml_follows(served, chromium):
+    _, _, url = served
+    page = open_view(chromium, url, "#/new")
+    layers = lambda: yaml.safe_load(page.input_value("#yaml"))["model"]["layers"]  # noqa: E731
+    first = layers()
+    page.click("[aria-label='move model.layers.1 down']")
+    assert layers() == [first[0], first[2], first[1], *first[3:]]
+    page.click("[aria-label='remove model.layers.0']")
+    assert layers() == [first[2], first[1], *first[3:]]
+    page.select_option("[aria-label='layer to add']", "Linear")
+    page.click("[id='add-model.layers']")
+    assert layers()[-1] == {"Linear": {}}
+    page.click(f".list-row[data-key='model.layers.{len(first) - 1}'] button[title='set out_features: n_labels']")
+    assert layers()[-1] == {"Linear": {"out_features": "n_labels"}}
+    args = page.locator(f"[aria-label='model.layers.{len(first) - 1} arguments']")
+    args.fill("{out_features: 5, bias: false}")
+    assert layers()[-1] == {"Linear": {"out_features": 5, "bias": False}}
+    page.select_option("[id='f-optimizer.class_path']", "torch.optim.SGD")  # momentum is offered, betas not
+    assert page.is_visible("[id='f-optimizer.init_args.momentum']")
+    assert not page.is_visible("[id='f-optimizer.init_args.betas']")
+    page.check("#model-mode-preset")
+    config = yaml.safe_load(page.input_value("#yaml"))
+    assert "layers" not in config["model"] and config["model"]["preset"] == page.input_value("[id='f-model.preset']")
+    page.check("#data-mode-web")
+    page.fill("#f-queries", "ants\nbees\n")
+    assert yaml.safe_load(page.input_value("#yaml"))["data"]["source"] == {"scrape": {"queries": ["ants", "bees"],
+                                                                                      "per_query": 50}}
+    assert unexpected(page) == []

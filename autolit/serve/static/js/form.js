@@ -37,7 +37,8 @@ class FitForm {
     this.stores = stores;
     this.cfg = {};
     this.binds = [];        // {path, input, show(value)}
-    this.refreshers = [];   // rebuild parts that depend on the config's shape (lists, modes)
+    this.refreshers = [];   // refill parts from the config (lists, free-text arguments): on YAML edits
+    this.visibility = [];   // what shows and which mode is on: also after every field edit
     this.yaml = el("textarea", { id: "yaml", spellcheck: "false", wrap: "off", "aria-label": "the config as YAML (what is submitted)",
       oninput: debounce(() => this.fromYaml(), 250) });
     this.yamlError = el("p", { class: "field-error", id: "yaml-error", role: "status" });
@@ -97,7 +98,7 @@ class FitForm {
       return;
     }
     for (const b of this.binds) b.show(getPath(this.cfg, b.path));
-    for (const r of this.refreshers) r();
+    for (const r of [...this.refreshers, ...this.visibility]) r();
   }
 
   // A field changed: set its key (undefined removes it) and rewrite the YAML.
@@ -105,6 +106,7 @@ class FitForm {
     setPath(this.cfg, path, value);
     this.yaml.value = dumpYaml(this.cfg);
     this.yamlError.textContent = "";
+    for (const v of this.visibility) v();
   }
 
   // One input bound to a key path. kind: text | number | select | list (comma separated numbers).
@@ -134,11 +136,11 @@ class FitForm {
       const radio = el("input", { type: "radio", name, value, id: `${name}-${value}`, onchange: () => { choose(); this.fromYaml(); } });
       return [radio, el("label", { class: "row" }, radio, label)];
     });
-    this.refreshers.push(() => { const now = current(); radios.forEach(([r]) => { r.checked = r.value === now; }); });
+    this.visibility.push(() => { const now = current(); radios.forEach(([r]) => { r.checked = r.value === now; }); });
     return el("div", { class: "row", role: "radiogroup", "aria-label": name }, radios.map(([, l]) => l));
   }
 
-  shownWhen(node, test) { this.refreshers.push(() => { node.hidden = !test(); }); return node; }
+  shownWhen(node, test) { this.visibility.push(() => { node.hidden = !test(); }); return node; }
 
   dataSection() {
     const source = () => getPath(this.cfg, "data.source");
@@ -157,7 +159,7 @@ class FitForm {
       { placeholder: this.stores.stores[0] || "stores/mydata" });
     storeField.querySelector("input").setAttribute("list", "stores");
     const other = el("p", { class: "note" });
-    this.refreshers.push(() => {
+    this.visibility.push(() => {
       const s = source();
       other.textContent = s && mode() === "store" ? `source: ${flow(s)} (edit it in the YAML)` : "";
     });
@@ -185,7 +187,7 @@ class FitForm {
     const mode = () => (getPath(this.cfg, "model.preset") ? "preset" : "layers");
     const taskField = this.field("task", "model.task", { kind: "select", options: Object.keys(c.tasks).map((t) => [t, t]) });
     const loss = el("select", { id: "f-model.loss", onchange: () => this.set("model.loss", loss.value || undefined) });
-    this.refreshers.push(() => {
+    this.visibility.push(() => {
       const task = c.tasks[getPath(this.cfg, "model.task") || "multiclass"] || { losses: c.losses };
       const now = getPath(this.cfg, "model.loss") || "";
       loss.replaceChildren(el("option", { value: "" }, "the task's default"), ...task.losses.map((l) => el("option", { value: l }, l)));
