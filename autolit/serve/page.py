@@ -309,7 +309,9 @@ def page_router(service: Any, job_row: Callable[[int], dict[str, Any]], problem:
         files = {p.name: p for p in out.iterdir() if p.is_file()}
         if name not in files:
             raise problem(404, f"the report of job {job_id} has no file {name!r} (start at index.html)")
-        return FileResponse(files[name], media_type=TYPES.get(files[name].suffix))
+        # its own opaque origin: the report's scripts never reach the page's storage (the token)
+        return FileResponse(files[name], media_type=TYPES.get(files[name].suffix),
+                            headers={"Content-Security-Policy": "sandbox allow-scripts"})
 
     return router
 

@@ -159,6 +159,7 @@ def test_a_search_report_is_written_on_first_ask(served):
     _, client, ids = served
     index = client.get(f"/api/jobs/{ids[4]}/report/index.html")
     assert index.status_code == 200 and "<html" in index.text.lower()
+    assert index.headers["content-security-policy"] == "sandbox allow-scripts"  # away from the page's token
     assert client.get(f"/api/jobs/{ids[4]}/report/trials.csv").status_code == 200
     assert client.get(f"/api/jobs/{ids[4]}/report/nothing.js").status_code == 404
     assert client.get(f"/api/jobs/{ids[0]}/report/index.html").status_code == 404  # a fit has none
