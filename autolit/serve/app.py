@@ -23,6 +23,7 @@ from autolit.serve.events import Watcher, stream
 from autolit.serve.guard import Guard
 from autolit.serve.models import (ENDED, Deleted, ExportInfo, Job, JobList, JobRequest, Kind, LogChunk, Metrics,
                                   Predictions, Problem, State)
+from autolit.serve.page import PageAssets, page_router
 from autolit.serve.progress import Readers, read_log, run_dir
 from autolit.serve.runner import Runner
 from autolit.serve.table import JobTable
@@ -79,6 +80,7 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="autolit job service", version="1", lifespan=lifespan,
                   description="Fit and search jobs run as `python -m autolit.fit|search` processes; see docs/serve.md.")
     app.add_middleware(Guard, token=service.token, max_upload=MAX_UPLOAD_BYTES)
+    app.add_middleware(PageAssets)  # outside the guard: the page's files hold no data (autolit/serve/page.py)
     table, runner = service.table, service.runner
 
     def job_row(job_id: int) -> dict[str, Any]:
@@ -209,6 +211,8 @@ def create_app(service: Service) -> FastAPI:
         except UserError as exc:
             raise refused(exc) from None
         return Predictions(predictions=preds, runtime=runtime)
+
+    app.include_router(page_router(service, job_row, problem, lambda row: _export(service, row)))
 
     @app.exception_handler(UserError)
     def user_error(request: Request, exc: UserError) -> JSONResponse:
