@@ -17,12 +17,20 @@ earlier export in ``--out`` stays as it was). The work is done by
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 
-from autolit.deploy.export import QUANTIZE, export_checkpoint
-from autolit.deploy.formats import DEFAULT_FORMATS, EXPORTERS
-from autolit.deploy.verify import TOLERANCE
-from autolit.errors import UserError, run_cli
+# Before anything loads PyTorch and its OpenMP runtime (which reads this once, at load): idle
+# OpenMP threads sleep instead of spinning. On cores that other work shares, a spinning thread
+# burns the slice its partner thread needs (2-thread TorchScript calls on 2 loaded cores: 10x the
+# CPU time and wall time of the same calls with passive threads). An OMP_WAIT_POLICY set by the
+# caller wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from autolit.deploy.export import QUANTIZE, export_checkpoint  # noqa: E402 - after the policy above
+from autolit.deploy.formats import DEFAULT_FORMATS, EXPORTERS  # noqa: E402
+from autolit.deploy.verify import TOLERANCE  # noqa: E402
+from autolit.errors import UserError, run_cli  # noqa: E402
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
