@@ -142,7 +142,7 @@ def _export(ckpt_path: Path, out_dir: Path, formats: tuple[str, ...], quantize: 
             store: str | Path | None, tolerance: float, batch_size: int | None, threads: int) -> ExportReport:
     """:func:`export_checkpoint` once its options are checked."""
     ckpt = load_checkpoint(ckpt_path)
-    net = predictor(rebuild_model(ckpt, ckpt_path))
+    net = predictor(rebuild_model(ckpt, ckpt_path), ckpt)  # in training's memory order
     hparams = dict(ckpt["hyper_parameters"])
     pre = Preprocessing.from_hparams(hparams)
     batch_size = _positive("--batch-size", batch_size, verify.batch_size_for(pre.channels, pre.image_size))
