@@ -55,7 +55,8 @@ def timed_export(code: Path, ckpt: Path, out: Path, options: list[str]) -> dict[
     shutil.rmtree(out, ignore_errors=True)
     env = os.environ | {"PYTHONPATH": str(code)}
     env.pop("OMP_WAIT_POLICY", None)  # each version sets (or not) its own
-    command = [sys.executable, "-m", "autolit.export", str(ckpt), "--out", str(out), *options]
+    # -P: the working directory (this repository) is not put before PYTHONPATH, so ``code`` is imported
+    command = [sys.executable, "-P", "-m", "autolit.export", str(ckpt), "--out", str(out), *options]
     log = out.with_suffix(".log")
     with log.open("w") as sink:
         start = time.perf_counter()
@@ -93,7 +94,8 @@ def parity(baseline: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def smallest_checkpoint(work: Path) -> Path:
-    """A synthetic 28x28 store (300 images) and a linear model fit on it for one epoch."""
+    """A synthetic 28x28 store (800 images: a test split above the baseline's 64-image sample) and a
+    linear model fit on it for one epoch."""
     sys.path.insert(0, str(REPO / "scripts"))
     from fit_baselines import synthetic_store
 
@@ -103,7 +105,7 @@ def smallest_checkpoint(work: Path) -> Path:
               "trainer": {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "enable_model_summary": False,
                           "log_every_n_steps": 1},
               "model": {"task": "multiclass", "layers": [{"Flatten": {}}, {"Linear": {"out_features": "n_labels"}}]},
-              "data": {"store": str(synthetic_store(work / "store", 300)), "batch_size": 64},
+              "data": {"store": str(synthetic_store(work / "store", 800)), "batch_size": 64},
               "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.01}}}
     result = run_fit(config, run_dir=work / "run", progress=False)
     assert result.best_checkpoint is not None
