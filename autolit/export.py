@@ -27,10 +27,10 @@ from collections.abc import Sequence
 # caller wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from autolit.deploy.export import QUANTIZE, export_checkpoint  # noqa: E402 - after the policy above
-from autolit.deploy.formats import DEFAULT_FORMATS, EXPORTERS  # noqa: E402
-from autolit.deploy.verify import TOLERANCE  # noqa: E402
-from autolit.errors import UserError, run_cli  # noqa: E402
+from autolit.deploy.export import QUANTIZE, export_checkpoint  # after the policy above
+from autolit.deploy.formats import DEFAULT_FORMATS, EXPORTERS
+from autolit.deploy.verify import TOLERANCE
+from autolit.errors import UserError, run_cli
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

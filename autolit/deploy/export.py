@@ -31,12 +31,12 @@ from autolit.deploy.formats import DEFAULT_FORMATS, EXPORTERS, exported_files
 from autolit.deploy.preprocessing import FILE as PREPROCESSING_FILE
 from autolit.deploy.preprocessing import Preprocessing
 from autolit.deploy.quantize import quantize_export
-from autolit.deploy.runtime import Runtime, load_runtime
+from autolit.deploy.runtime import load_runtime
 from autolit.errors import UserError
 from autolit.store import StoreReader
 from autolit.system import usable_cpus
 
-SAMPLE = 64
+SAMPLE = 64  # seeded-noise images the files are checked on when there is no test split
 QUANTIZE = ("int8",)
 FAILED_SUFFIX = ".failed"  # where the files of an export that failed verification are kept
 
@@ -120,6 +120,7 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
 
 
 def _positive(flag: str, value: int | None, default: int) -> int:
+    """``value`` if it is a whole number >= 1, ``default`` if None; anything else is a UserError."""
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -195,7 +196,7 @@ def _write_and_verify(work: Path, ckpt: dict[str, Any], ckpt_path: Path, net: to
         "checkpoint": str(ckpt_path), "checkpoint_sha256": bundle.sha256_file(ckpt_path),
         "store_fingerprint": pre.store_fingerprint, "checkpoint_metrics": checkpoint_metrics(ckpt),
         "task": pre.task, "formats": list(formats), "tolerance": tolerance,
-        "sample": {"size": int(len(inputs.images)), "source": inputs.source, "batch_size": inputs.batch_size,
+        "sample": {"size": len(inputs.images), "source": inputs.source, "batch_size": inputs.batch_size,
                    "threads": threads},
         "verification": [a.to_dict() for a in agreements], "test_split": test_scores,
         "quantization": quant, "versions": _versions(formats), "files": _listing(work),
@@ -315,7 +316,7 @@ def _test_scores(task: Any, reference: np.ndarray, outputs: dict[str, np.ndarray
     outputs the agreement checks computed."""
     if not test:
         return {}
-    scores: dict[str, Any] = {"store": test["store"], "n": int(len(test["y"])),
+    scores: dict[str, Any] = {"store": test["store"], "n": len(test["y"]),
                               "fingerprint_matches": test["fingerprint_matches"],
                               "checkpoint": verify.score(reference, test["y"], task)}
     for name, out in outputs.items():
