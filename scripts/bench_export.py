@@ -31,9 +31,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autolit.errors import one_line
+
 REPO = Path(__file__).resolve().parents[1]
 BASELINE_REV = "205094ee37143784485b1fd9b6400b977c7ce355"  # main before the one-pass export (issue 17)
 MEASURES = ("wall_s", "user_s", "sys_s", "cpu_s", "max_rss_mb")
+
+
+def fail(message: str) -> None:
+    """One ``error: …`` line naming what and the fix, exit status 2 (the project's rule for bad input)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def baseline_tree(rev: str, work: Path) -> Path:
@@ -42,7 +50,7 @@ def baseline_tree(rev: str, work: Path) -> Path:
     done = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "-o", str(archive), rev, "autolit"],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        sys.exit(f"error: --baseline-rev {rev}: git archive failed ({done.stderr.strip()[:200]}); fix: run in a "
+        fail(f"--baseline-rev {rev}: git archive failed ({done.stderr.strip()[:200]}); fix: run in a "
                  "clone that holds that commit (git fetch --unshallow) or pass another --baseline-rev")
     tree = work / "baseline"
     with tarfile.open(archive) as tar:
@@ -65,7 +73,8 @@ def timed_export(code: Path, ckpt: Path, out: Path, options: list[str]) -> dict[
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen.wait
     if proc.returncode != 0:
-        sys.exit(f"error: export with {code} failed ({proc.returncode}): {log.read_text().strip()[-600:]}")
+        last = log.read_text().strip().splitlines()[-1:] or ["no output"]
+        fail(f"export with {code} failed (exit {proc.returncode}): {one_line(last[0], 300)}; full log {log}")
     return {"wall_s": wall, "user_s": usage.ru_utime, "sys_s": usage.ru_stime,
             "cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024,
             "metadata": json.loads((out / "metadata.json").read_text()), "report": log.read_text()}
@@ -133,7 +142,7 @@ def main() -> None:
     parser.add_argument("--baseline-rev", default=BASELINE_REV, help="git commit of the baseline export")
     args = parser.parse_args()
     if (args.checkpoint is None) != args.smallest:
-        sys.exit("error: pass a checkpoint or --smallest (not both); e.g. python scripts/bench_export.py --smallest")
+        fail("pass a checkpoint or --smallest (not both); e.g. python scripts/bench_export.py --smallest")
     work = Path(tempfile.mkdtemp(prefix="bench_export-"))
     if args.smallest:
         args.checkpoint, args.quantize = smallest_checkpoint(work), "int8"
