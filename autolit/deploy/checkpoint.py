@@ -42,6 +42,23 @@ class Predictor(torch.nn.Module):
         return self.task.outputs(self.net(x))
 
 
-def predictor(model: torch.nn.Module) -> Predictor:
-    """Wrap a rebuilt ``AutoLitModule`` (eval mode, CPU) for export."""
+def predictor(model: torch.nn.Module, ckpt: dict[str, Any] | None = None) -> Predictor:
+    """Wrap a rebuilt ``AutoLitModule`` (eval mode, CPU) for export.
+
+    With ``ckpt``, the network's weights take the memory order training left them in: a model
+    trained with ``model.channels_last`` saved its convolution weights NHWC, and its depthwise
+    convolutions run ~1.5x faster on the CPU so (the checkpoint's own check and the traced
+    model.pt; ONNX stores plain arrays either way). Memory order does not change the outputs
+    beyond kernel rounding.
+    """
+    if ckpt is not None and trained_channels_last(ckpt):
+        model.net.to(memory_format=torch.channels_last)
     return Predictor(model.net, model.task_def).eval()
+
+
+def trained_channels_last(ckpt: dict[str, Any]) -> bool:
+    """Whether the checkpoint's 4-d weights were saved channels-last (``model.channels_last: true``)."""
+    # only the tensors whose two layouts differ tell (a depthwise (C, 1, 3, 3) or 1x1 kernel is both)
+    telling = [t for t in (ckpt.get("state_dict") or {}).values() if isinstance(t, torch.Tensor) and t.dim() == 4
+               and t.is_contiguous() != t.is_contiguous(memory_format=torch.channels_last)]
+    return bool(telling) and all(t.is_contiguous(memory_format=torch.channels_last) for t in telling)

@@ -1,11 +1,12 @@
 """Export a checkpoint into a folder (every format of the registry asked for), then verify it.
 
 The folder gets one model file per format (``formats/``), labels.json, preprocessing.json,
-spec.json and metadata.json (+ the int8 twins with ``quantize="int8"``). Every exported file is
-run on a sample batch and compared with the checkpoint; a difference above
-:data:`~autolit.deploy.verify.TOLERANCE` is an error, and the test split is scored with the
-task's own metrics (the ones ``autolit.fit`` logs) by the checkpoint and by each file. All of it
-happens in a temporary folder beside the output, moved in only once every check passed.
+spec.json and metadata.json (+ the int8 twins with ``quantize="int8"``). The checkpoint and every
+exported file run once over the store's test split (decoded once, in small batches; seeded noise
+when there is no test split): each file's outputs are compared with the checkpoint's, a difference
+above :data:`~autolit.deploy.verify.TOLERANCE` is an error, and the same outputs give each its
+test score with the task's own metrics (the ones ``autolit.fit`` logs). All of it happens in a
+temporary folder beside the output, moved in only once every check passed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import importlib.util
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,12 @@ from autolit.deploy.formats import DEFAULT_FORMATS, EXPORTERS, exported_files
 from autolit.deploy.preprocessing import FILE as PREPROCESSING_FILE
 from autolit.deploy.preprocessing import Preprocessing
 from autolit.deploy.quantize import quantize_export
-from autolit.deploy.runtime import Runtime, load_runtime
+from autolit.deploy.runtime import load_runtime
 from autolit.errors import UserError
 from autolit.store import StoreReader
+from autolit.system import usable_cpus
 
-SAMPLE = 64
+SAMPLE = 64  # seeded-noise images the files are checked on when there is no test split
 QUANTIZE = ("int8",)
 FAILED_SUFFIX = ".failed"  # where the files of an export that failed verification are kept
 
@@ -81,7 +84,8 @@ def _fmt_scores(scores: dict[str, float]) -> str:
 
 def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
                       formats: Sequence[str] = DEFAULT_FORMATS, quantize: str | None = None, *,
-                      store: str | Path | None = None, tolerance: float = verify.TOLERANCE) -> ExportReport:
+                      store: str | Path | None = None, tolerance: float = verify.TOLERANCE,
+                      batch_size: int | None = None, threads: int | None = None) -> ExportReport:
     """Export ``ckpt_path`` into ``out_dir`` and verify every file against the checkpoint.
 
     The files are written and checked in a temporary folder beside ``out_dir`` and moved in only
@@ -96,6 +100,10 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
         store: the store whose test split scores the export (default: the one the checkpoint
             was trained on, if it still exists); its task and labels must be the checkpoint's.
         tolerance: largest allowed max-abs difference of exported outputs vs the checkpoint.
+        batch_size: images per verification batch (default: :func:`~autolit.deploy.verify.batch_size_for`
+            of the input size); the outputs do not depend on it beyond kernel rounding.
+        threads: intra-op threads of PyTorch and ONNX Runtime while verifying (default: the CPUs
+            this process may use, :func:`autolit.system.usable_cpus`, set once for both).
 
     Raises:
         UserError: unreadable/unsafe checkpoint, unknown format, missing package, a store that does
@@ -106,16 +114,45 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
     formats = check_formats(formats, quantize)
     if not tolerance >= 0:
         raise UserError(f"--tolerance {tolerance}: must be a number >= 0 (default {verify.TOLERANCE:g})")
-    ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
+    threads = _positive("--threads", threads, usable_cpus())
+    with _torch_threads(threads):
+        return _export(Path(ckpt_path), Path(out_dir), formats, quantize, store, tolerance, batch_size, threads)
+
+
+def _positive(flag: str, value: int | None, default: int) -> int:
+    """``value`` if it is a whole number >= 1, ``default`` if None; anything else is a UserError."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"{flag} {value!r}: must be an integer >= 1 (default {default})")
+    return value
+
+
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """PyTorch's intra-op threads set to ``threads`` for the block, then back (export is a library call)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _export(ckpt_path: Path, out_dir: Path, formats: tuple[str, ...], quantize: str | None,
+            store: str | Path | None, tolerance: float, batch_size: int | None, threads: int) -> ExportReport:
+    """:func:`export_checkpoint` once its options are checked."""
     ckpt = load_checkpoint(ckpt_path)
-    net = predictor(rebuild_model(ckpt, ckpt_path))
+    net = predictor(rebuild_model(ckpt, ckpt_path), ckpt)  # in training's memory order
     hparams = dict(ckpt["hyper_parameters"])
     pre = Preprocessing.from_hparams(hparams)
-    sample, test = _sample_and_test(_scoring_store(ckpt, store), pre)  # all that can fail early, before writing
+    batch_size = _positive("--batch-size", batch_size, verify.batch_size_for(pre.channels, pre.image_size))
+    # all that can fail early, before writing:
+    inputs, test = _inputs_and_test(_scoring_store(ckpt, store), pre, batch_size)
     work = _work_dir(out_dir)
     try:
         agreements, metadata, quant, test_scores = _write_and_verify(
-            work, ckpt, ckpt_path, net, hparams, pre, formats, quantize, tolerance, sample, test)
+            work, ckpt, ckpt_path, net, hparams, pre, formats, quantize, tolerance, inputs, test, threads)
         final = out_dir if all(a.ok for a in agreements) else _failed_dir(out_dir)
         _move_into(work, final)
     finally:
@@ -132,8 +169,12 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path,
 
 def _write_and_verify(work: Path, ckpt: dict[str, Any], ckpt_path: Path, net: torch.nn.Module,
                       hparams: dict[str, Any], pre: Preprocessing, formats: Sequence[str], quantize: str | None,
-                      tolerance: float, sample: np.ndarray, test: dict[str, Any]) -> tuple[Any, ...]:
-    """Write every file into ``work`` and check it: (agreements, metadata, quantisation, test scores)."""
+                      tolerance: float, inputs: verify.Inputs, test: dict[str, Any],
+                      threads: int) -> tuple[Any, ...]:
+    """Write every file into ``work`` and check it: (agreements, metadata, quantisation, test scores).
+
+    Each model runs once over ``inputs``; those outputs give both its agreement and its score.
+    """
     example = torch.zeros(1, pre.channels, pre.image_size, pre.image_size)
     for name in formats:
         EXPORTERS[name].export(net, example, work / EXPORTERS[name].file)
@@ -141,12 +182,13 @@ def _write_and_verify(work: Path, ckpt: dict[str, Any], ckpt_path: Path, net: to
     bundle.write_json(work / bundle.LABELS_FILE, bundle.label_map(hparams))
     bundle.write_json(work / bundle.SPEC_FILE, bundle.spec_record(hparams))
 
-    reference = verify.torch_predict(net)(sample)
-    runtimes = [load_runtime(work, name) for name in formats]  # opened once for every check below
-    agreements = [verify.compare(reference, rt.run(sample), rt.path.name, rt.name, net.task, tolerance)
+    reference = inputs.outputs(verify.torch_predict(net))
+    runtimes = [load_runtime(work, name, threads=threads) for name in formats]
+    outputs = {rt.path.name: inputs.outputs(rt.run) for rt in runtimes}
+    agreements = [verify.compare(reference, outputs[rt.path.name], rt.path.name, rt.name, net.task, tolerance)
                   for rt in runtimes]
-    test_scores = _test_scores(net, runtimes, test)
-    quant = quantize_export(net, work, runtimes, example, sample, reference, test, test_scores) \
+    test_scores = _test_scores(net.task, reference, outputs, test)
+    quant = quantize_export(net, work, runtimes, example, inputs, reference, test, test_scores, threads) \
         if quantize else None
     if quant:
         agreements += quant.pop("agreements")
@@ -154,7 +196,8 @@ def _write_and_verify(work: Path, ckpt: dict[str, Any], ckpt_path: Path, net: to
         "checkpoint": str(ckpt_path), "checkpoint_sha256": bundle.sha256_file(ckpt_path),
         "store_fingerprint": pre.store_fingerprint, "checkpoint_metrics": checkpoint_metrics(ckpt),
         "task": pre.task, "formats": list(formats), "tolerance": tolerance,
-        "sample": {"size": int(len(sample)), "source": "store test split" if test else "random normal"},
+        "sample": {"size": len(inputs.images), "source": inputs.source, "batch_size": inputs.batch_size,
+                   "threads": threads},
         "verification": [a.to_dict() for a in agreements], "test_split": test_scores,
         "quantization": quant, "versions": _versions(formats), "files": _listing(work),
     }
@@ -248,32 +291,36 @@ def _scoring_store(ckpt: dict[str, Any], store: str | Path | None) -> StoreReade
     return reader
 
 
-def _sample_and_test(store: StoreReader | None, pre: Preprocessing) -> tuple[np.ndarray, dict[str, Any]]:
-    """A normalised sample batch (test images if a store is there, else seeded noise) + the test split."""
+def _inputs_and_test(store: StoreReader | None, pre: Preprocessing,
+                     batch_size: int) -> tuple[verify.Inputs, dict[str, Any]]:
+    """What the models run on (the test split, decoded once, if a store is there, else seeded
+    noise) + what scores it (targets, store, fingerprint match; empty without a test split)."""
     if store is not None:
         try:
             x, y = verify.load_split(store, pre, "test")
         finally:
             store.close()
         if len(x):
-            test = {"x": pre.normalize(x), "y": y, "store": str(store.path),
+            test = {"y": y, "store": str(store.path),
                     "fingerprint_matches": store.meta.fingerprint == pre.store_fingerprint}
-            return test["x"][:SAMPLE], test
+            return verify.Inputs(x, pre.normalize, batch_size, "store test split"), test
     rng = np.random.default_rng(0)
     shape = (SAMPLE, pre.channels, pre.image_size, pre.image_size)
-    return rng.standard_normal(shape).astype(np.float32), {}
+    noise = rng.standard_normal(shape).astype(np.float32)
+    return verify.Inputs(noise, lambda batch: batch, batch_size, "random normal"), {}
 
 
-def _test_scores(net: torch.nn.Module, runtimes: Sequence[Runtime], test: dict[str, Any]) -> dict[str, Any]:
-    """Test-split score of the checkpoint and of each exported file."""
+def _test_scores(task: Any, reference: np.ndarray, outputs: dict[str, np.ndarray],
+                 test: dict[str, Any]) -> dict[str, Any]:
+    """Test-split score of the checkpoint (``reference``) and of each exported file, from the
+    outputs the agreement checks computed."""
     if not test:
         return {}
-    scores: dict[str, Any] = {"store": test["store"], "n": int(len(test["y"])),
+    scores: dict[str, Any] = {"store": test["store"], "n": len(test["y"]),
                               "fingerprint_matches": test["fingerprint_matches"],
-                              "checkpoint": verify.score(verify.batched(verify.torch_predict(net), test["x"]),
-                                                         test["y"], net.task)}
-    for runtime in runtimes:
-        scores[runtime.path.name] = verify.score(verify.batched(runtime.run, test["x"]), test["y"], net.task)
+                              "checkpoint": verify.score(reference, test["y"], task)}
+    for name, out in outputs.items():
+        scores[name] = verify.score(out, test["y"], task)
     return scores
 
 

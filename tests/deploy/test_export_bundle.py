@@ -49,6 +49,8 @@ def test_export_folder_files_and_metadata(digits_export, digits_fit):
         assert checks[name]["top1_agreement"] == 1.0
     test = meta["test_split"]
     assert test["fingerprint_matches"] and test["n"] > 100
+    assert meta["sample"] == {"size": test["n"], "source": "store test split",  # the checks see the whole split
+                              "batch_size": verify.batch_size_for(1, 8), "threads": meta["sample"]["threads"]}
     assert test["model.onnx"]["acc"] == test["model.pt"]["acc"] == test["checkpoint"]["acc"]
     assert abs(test["checkpoint"]["acc"] - digits_fit[0].metrics["test/acc"]) < 1e-6  # same split, same model
 

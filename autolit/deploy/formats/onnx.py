@@ -56,6 +56,9 @@ class OnnxRuntime:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # Idle pool threads sleep instead of spinning between runs: a spinning thread holds a core
+        # that PyTorch's threads (export runs both in one process) or a neighbour wants next.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: no per-session info chatter on stderr
         self.path = path
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
