@@ -186,8 +186,8 @@ def main() -> int:
                 "ids": job_ids[:runs], "tag": "val/acc", "points_per_run": per_run(runs)}).raise_for_status()
             cold[f"{key}_series"] = round((time.perf_counter() - start) * 1000, 1)
         with browser.browser() as chromium:
-            base = measure(chromium, servers["base"].url.replace("127.0.0.1", "localhost"), base_ids, 1, args.repeat)
-            big = measure(chromium, servers["big"].url.replace("127.0.0.1", "localhost"), ids, args.runs, args.repeat)
+            base = measure(chromium, servers["base"].url, base_ids, 1, args.repeat)
+            big = measure(chromium, servers["big"].url, ids, args.runs, args.repeat)
     finally:
         for server in servers.values():
             server.stop()

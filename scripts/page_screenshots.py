@@ -136,7 +136,7 @@ def main() -> int:
             ids = submit_jobs(client, tmp / "data", args.smallest)
             pngs = test_pngs(client, ids["fit"], tmp / "pngs")
             with browser.browser() as chromium:
-                errors = shoot(chromium, server.url.replace("127.0.0.1", "localhost"), ids, pngs, args.out)
+                errors = shoot(chromium, server.url, ids, pngs, args.out)
     finally:
         server.stop()
     files = sorted(str(p.relative_to(args.out)) for p in args.out.glob("page_*.png"))

@@ -30,12 +30,11 @@ EPOCHS = 4
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, data_root):
-    """One server with two slots for the module; its URL by name (the browser resolves no address
-    but localhost)."""
+    """One server with two slots for the module, and its URL."""
     home = tmp_path_factory.mktemp("page") / "home"
     server = Server(home, data_root, "--slots", "2", "--grace", "20").start()
     client = server.client()
-    yield server, client, server.url.replace("127.0.0.1", "localhost")
+    yield server, client, server.url
     client.close()
     server.stop()
 

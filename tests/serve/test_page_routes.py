@@ -132,7 +132,7 @@ def test_a_jobs_config_and_headline(served):
 @pytest.mark.skipif(browser.available() is not None, reason=str(browser.available()))
 def test_the_page_asks_for_the_token_then_lists_the_jobs(served):
     server, _, ids = served
-    url = server.url.replace("127.0.0.1", "localhost")  # the browser resolves no address but localhost
+    url = server.url
     with browser.browser() as chromium:
         page = browser.open_page(chromium, f"{url}/#/jobs")
         page.wait_for_selector("#token-dialog[open]")
