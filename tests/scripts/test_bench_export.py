@@ -11,7 +11,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+BASELINE_REV = "205094ee37143784485b1fd9b6400b977c7ce355"  # scripts/bench_export.py's default --baseline-rev
+
+
+def baseline_missing() -> str | None:
+    """Why the baseline (the old export, read from git history) cannot run here, or None."""
+    found = subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{BASELINE_REV}^{{commit}}"],
+                           capture_output=True, check=False)
+    return None if found.returncode == 0 else (f"commit {BASELINE_REV[:7]} (the baseline export) is not in this "
+                                               "checkout (a shallow clone or no git); git fetch --unshallow")
+
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(baseline_missing() is not None, reason=str(baseline_missing()))]
 
 
 def test_bench_export_smallest_measures_both_and_keeps_parity():
