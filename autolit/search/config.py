@@ -21,6 +21,7 @@ import yaml
 from autolit.errors import UserError, one_line, suggest
 from autolit.search import study as study_lib
 from autolit.search.space import Space, parse_space
+from autolit.search.start import check_enqueue
 
 TOP_KEYS = ("fit_config", "study", "overrides", "space")
 FIT_SECTIONS = ("trainer", "model", "data", "optimizer", "lr_scheduler", "seed_everything", "ckpt_path")
@@ -44,6 +45,8 @@ class StudySettings:
     pruner: dict = field(default_factory=lambda: {"type": "HyperbandPruner"})
     heartbeat_interval: int = 60
     grace_period: int = 120
+    start_from_fit_config: bool = True   # trial 0: the fit config's own values inside the space
+    enqueue: tuple[dict, ...] = ()       # more points to run first, {parameter name: value}
 
 
 @dataclass
@@ -95,7 +98,7 @@ def load_search_config(path: str | Path) -> SearchConfig:
     cfg = SearchConfig(path=path, fit_config_path=fit_path, fit_config=fit_config,
                        study=StudySettings(name=path.stem), space=space, overrides=overrides)
     # The task (hence the default metric) is the one trials get: overrides may set model.task.
-    cfg.study = _parse_study(raw.get("study"), path, task_of(base_fit_config(cfg)))
+    cfg.study = _parse_study(raw.get("study"), path, task_of(base_fit_config(cfg)), space)
     return cfg
 
 
@@ -116,7 +119,7 @@ def _check_section(key: str, path: Path) -> None:
         )
 
 
-def _parse_study(raw: Any, path: Path, task_name: str) -> StudySettings:
+def _parse_study(raw: Any, path: Path, task_name: str, space: Space) -> StudySettings:
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise UserError(f"search config {path}: study must be a mapping like {{name: x, metric: val/acc}}")
@@ -143,6 +146,10 @@ def _parse_study(raw: Any, path: Path, task_name: str) -> StudySettings:
         _check_number(values["sampler"], "seed", path, minimum=0, maximum=2**31 - 1, optional=True, where="sampler.")
     if "pruner" in values:
         values["pruner"] = study_lib.check_component(values["pruner"], study_lib.PRUNERS, "study.pruner")
+    if not isinstance(values.get("start_from_fit_config", True), bool):
+        raise UserError(f"search config {path}: study.start_from_fit_config is "
+                        f"{values['start_from_fit_config']!r}: give true or false")
+    values["enqueue"] = check_enqueue(values.get("enqueue"), space, f"search config {path}: study.enqueue")
     return StudySettings(**values)
 
 

@@ -34,7 +34,7 @@ from autolit.search.report.best import BestFiles, write_best
 from autolit.search.report.html import page, pictures
 
 FIXED = ["rank", "number", "value", "state", "detail", "outcome", "outcome_epoch", "reason", "n_layers",
-         "n_params", "epochs", "duration_s", "slot", "worker", "retry_of", "start", "complete", "run_dir"]
+         "n_params", "epochs", "duration_s", "slot", "worker", "retry_of", "origin", "start", "complete", "run_dir"]
 
 
 @dataclass

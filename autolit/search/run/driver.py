@@ -21,11 +21,12 @@ import optuna
 
 from autolit.errors import UserError
 from autolit.search import study as study_lib
-from autolit.search.config import SearchConfig, check_timeout, load_search_config
+from autolit.search.config import SearchConfig, base_fit_config, check_timeout, load_search_config
 from autolit.search.run.devices import Slot, parse_devices
 from autolit.search.run.feasibility import DataInfo, data_info_for, probe_space
 from autolit.search.run.progress import Progress
 from autolit.search.records import RUN_DIR, TRIAL_LOG
+from autolit.search.start import enqueue_points, start_points
 from autolit.search.storage import (WORKER_ATTR, check_storage, default_storage, is_rdb, open_storage,
                                     recover_stale, worker_tag)
 from autolit.search.run.worker import EXIT_USER_ERROR, ObjectiveFactory, WorkerJob, respawn, spawn_workers, stop_all
@@ -154,6 +155,8 @@ def run_search(run: SearchRun, factory: ObjectiveFactory) -> optuna.Study:
               flush=True)
     if study_lib.n_counted(study) >= run.n_trials:
         return study
+    for line in enqueue_start(run, study):
+        print(line, flush=True)
     jobs = make_jobs(run, study)
     progress = Progress(study, run.n_trials, run.cfg.study.metric)
     procs, errors = spawn_workers(jobs, factory)
@@ -164,6 +167,14 @@ def run_search(run: SearchRun, factory: ObjectiveFactory) -> optuna.Study:
         recover_stale(study, single_host=not is_rdb(run.storage))
         progress.close()
     return study
+
+
+def enqueue_start(run: SearchRun, study: optuna.Study) -> list[str]:
+    """Enqueue the fit config's own values (``study.start_from_fit_config``) and ``study.enqueue``'s
+    points, each once per study, so they are the first trials the workers take."""
+    points = start_points(run.cfg.space, base_fit_config(run.cfg), from_fit_config=run.cfg.study.start_from_fit_config,
+                          enqueue=run.cfg.study.enqueue)
+    return enqueue_points(study, points)
 
 
 def _watch(procs: list[Any], jobs: list[WorkerJob], errors: Any, factory: ObjectiveFactory,

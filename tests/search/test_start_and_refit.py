@@ -1,0 +1,110 @@
+"""Where a study starts (the fit config's own values, study.enqueue) and what it hands over (refit)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from autolit.errors import UserError
+from autolit.search.config import load_search_config
+from autolit.search.run.devices import parse_devices
+from autolit.search.run.driver import SearchRun, run_search
+from autolit.search.space import parse_space
+from autolit.search.start import fit_config_point
+
+import search_stubs
+from search_configs import FIT, SPACE, write_configs
+
+# A fit config whose every searched value lies inside SPACE: two conv blocks of 8 and 12 channels.
+INSIDE = copy.deepcopy(FIT)
+INSIDE["model"]["layers"] = [
+    {"Conv2d": {"out_channels": 8, "kernel_size": 3, "padding": 1}}, {"ReLU": {}},
+    {"Conv2d": {"out_channels": 12, "kernel_size": 3, "padding": 1}}, {"ReLU": {}},
+    {"Flatten": {}}, {"Linear": {"out_features": "n_labels"}},
+]
+INSIDE_PARAMS = {"optimizer.init_args.lr": 0.001, "data.batch_size": 32, "layers.0.repeat": 2,
+                 "layers.0.0.Conv2d.out_channels": 8, "layers.0.1.Conv2d.out_channels": 12}
+
+
+def _run(path: Path, tmp: Path, n: int = 3, workers: int = 1):
+    run = SearchRun(cfg=load_search_config(path), storage=str(tmp / "journal.log"), study_name="stub",
+                    n_trials=n, timeout=None, slots=parse_devices(f"cpu:{workers}", cores=2), runs_dir=tmp / "runs")
+    return run_search(run, search_stubs.stub_factory)
+
+
+def test_the_fit_configs_values_are_trial_0_and_marked(tmp_path):
+    study = _run(write_configs(tmp_path, fit=INSIDE), tmp_path)
+    first = study.trials[0]
+    assert first.params == INSIDE_PARAMS
+    assert first.user_attrs["origin"] == "fit_config"
+    trained = yaml.safe_load((tmp_path / "runs" / "stub" / "trial_0" / "config.yaml").read_text())
+    assert trained["model"]["layers"] == INSIDE["model"]["layers"]  # the very network the user had
+    assert trained["optimizer"]["init_args"]["lr"] == 0.001 and trained["data"]["batch_size"] == 32
+    assert all("origin" not in t.user_attrs for t in study.trials[1:])
+
+
+def test_start_from_fit_config_false_samples_trial_0(tmp_path):
+    study = _run(write_configs(tmp_path, fit=INSIDE, study={"start_from_fit_config": False}), tmp_path, n=1)
+    assert "origin" not in study.trials[0].user_attrs
+    assert study.trials[0].params != INSIDE_PARAMS
+
+
+def test_a_rerun_does_not_enqueue_the_fit_config_again(tmp_path):
+    path = write_configs(tmp_path, fit=INSIDE)
+    _run(path, tmp_path, n=2)
+    study = _run(path, tmp_path, n=4)
+    assert [t.user_attrs.get("origin") for t in study.trials].count("fit_config") == 1
+
+
+def test_values_outside_the_space_are_sampled_with_a_note():
+    fit = copy.deepcopy(INSIDE)
+    fit["optimizer"]["init_args"]["lr"] = 0.5                     # above high 0.1
+    fit["model"]["layers"][0]["Conv2d"]["out_channels"] = 10       # off the step-4 grid
+    point = fit_config_point(parse_space(SPACE), fit)
+    assert point.params == {"data.batch_size": 32}
+    assert any("optimizer.init_args.lr" in n and "0.5" in n for n in point.notes)
+    assert any("model.layers" in n and "10" in n for n in point.notes)
+
+
+def test_enqueued_points_run_after_the_fit_config_and_are_marked(tmp_path):
+    point = {"optimizer.init_args.lr": 0.01, "layers.0.repeat": 1, "layers.0.0.Conv2d.out_channels": 16}
+    study = _run(write_configs(tmp_path, fit=INSIDE, study={"enqueue": [point]}), tmp_path, n=3)
+    assert [t.user_attrs.get("origin") for t in study.trials[:2]] == ["fit_config", "enqueued"]
+    assert {k: study.trials[1].params[k] for k in point} == point
+    assert study.trials[1].state == TrialState.COMPLETE
+
+
+@pytest.mark.parametrize("point, message", [
+    ({"optimizer.lr": 0.01}, "study.enqueue[0]: 'optimizer.lr' is not a parameter of the space"),
+    ({"layers.0.repeat": 1, "layers.0.2.Conv2d.out_channels": 8}, "'layers.0.2.Conv2d.out_channels' is not a "
+                                                                  "parameter"),
+    ({"data.batch_size": 64}, "study.enqueue[0].data.batch_size is 64, outside the space (one of [16, 32])"),
+    ({"optimizer.init_args.lr": "1e-3"}, "study.enqueue[0].optimizer.init_args.lr is '1e-3', outside"),
+])
+def test_enqueue_mistakes_name_the_key(tmp_path, point, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_search_config(write_configs(tmp_path, study={"enqueue": [point]}))
+
+
+def test_start_from_fit_config_must_be_a_boolean(tmp_path):
+    with pytest.raises(UserError, match="study.start_from_fit_config is 'yes': give true or false"):
+        load_search_config(write_configs(tmp_path, study={"start_from_fit_config": "yes"}))
+
+
+def test_the_table_and_report_mark_the_start_points(tmp_path):
+    from autolit.search.report import write_report
+    from autolit.search.status import format_table
+
+    study = _run(write_configs(tmp_path, fit=INSIDE), tmp_path, n=2)
+    table = format_table(study)
+    assert "0 fit" in table and "fit = trial of the fit config's own values" in table
+    write_report(study, tmp_path / "report")
+    records = json.loads((tmp_path / "report" / "trials.json").read_text())
+    assert {r["number"]: r["origin"] for r in records} == {0: "fit_config", 1: None}
+    assert "fit config</small>" in (tmp_path / "report" / "index.html").read_text()
