@@ -28,6 +28,7 @@ FIT_SECTIONS = ("trainer", "model", "data", "optimizer", "lr_scheduler", "seed_e
 DIRECTIONS = ("maximize", "minimize")
 # A study.metric other than the task's monitor and without a direction: these suffixes are errors.
 LOWER_IS_BETTER = ("loss", "mae", "rmse", "mse")
+MAX_EPOCHS = "max_epochs"  # the refit's shorthand for trainer.max_epochs
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class StudySettings:
     grace_period: int = 120
     start_from_fit_config: bool = True   # trial 0: the fit config's own values inside the space
     enqueue: tuple[dict, ...] = ()       # more points to run first, {parameter name: value}
+    refit: dict | None = None            # {max_epochs: N, dotted overrides}: the best trial trained again
 
 
 @dataclass
@@ -149,8 +151,25 @@ def _parse_study(raw: Any, path: Path, task_name: str, space: Space) -> StudySet
     if not isinstance(values.get("start_from_fit_config", True), bool):
         raise UserError(f"search config {path}: study.start_from_fit_config is "
                         f"{values['start_from_fit_config']!r}: give true or false")
+    values["refit"] = check_refit(values.get("refit"), f"search config {path}: study.refit")
     values["enqueue"] = check_enqueue(values.get("enqueue"), space, f"search config {path}: study.enqueue")
     return StudySettings(**values)
+
+
+def check_refit(raw: Any, where: str) -> dict[str, Any] | None:
+    """Validate ``study.refit``: ``{max_epochs: N}`` plus dotted fit-config keys (``trainer.precision``)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
+        raise UserError(f"{where} is {raw!r}: give a mapping like {{max_epochs: 20}} (plus dotted overrides)")
+    epochs = raw.get(MAX_EPOCHS)
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise UserError(f"{where}.max_epochs is {epochs!r}: give a whole number of epochs >= 1")
+    for key in raw:
+        if key != MAX_EPOCHS and key.split(".")[0] not in FIT_SECTIONS:
+            raise UserError(f"{where}: key {key!r} is neither max_epochs nor a dotted key of a fit config "
+                            f"section ({', '.join(FIT_SECTIONS)})")
+    return dict(raw)
 
 
 def check_timeout(value: Any, where: str) -> float:

@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 
+from autolit.search.refit import refit_of, refit_text
 from autolit.search.records import duration_text, param_order, state_counts, study_records
 
 WIDTH = 100
@@ -108,6 +109,9 @@ def format_table(study: optuna.Study, top: int = 10) -> str:
     if len(records) > top:
         lines.append(f"... {len(records) - top} more (--top N)")
     lines += _running(records, study.user_attrs.get("metric", "value"))
+    refit = refit_of(study)
+    if refit is not None:
+        lines += textwrap.wrap(refit_text(refit), WIDTH, subsequent_indent="    ")
     if any(r["origin"] for r in shown):
         legend = [*legend, "fit = trial of the fit config's own values", "enq = a point of study.enqueue"]
     if legend:

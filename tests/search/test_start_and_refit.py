@@ -5,8 +5,11 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
@@ -17,9 +20,10 @@ from autolit.search.run.devices import parse_devices
 from autolit.search.run.driver import SearchRun, run_search
 from autolit.search.space import parse_space
 from autolit.search.start import fit_config_point
+from autolit.search.storage import open_storage
 
 import search_stubs
-from search_configs import FIT, SPACE, write_configs
+from search_configs import FIT, SPACE, real_fit_config, write_configs
 
 # A fit config whose every searched value lies inside SPACE: two conv blocks of 8 and 12 channels.
 INSIDE = copy.deepcopy(FIT)
@@ -108,3 +112,88 @@ def test_the_table_and_report_mark_the_start_points(tmp_path):
     records = json.loads((tmp_path / "report" / "trials.json").read_text())
     assert {r["number"]: r["origin"] for r in records} == {0: "fit_config", 1: None}
     assert "fit config</small>" in (tmp_path / "report" / "index.html").read_text()
+
+
+# --- refit ---------------------------------------------------------------------------------------
+
+def _fake_refit(config: dict, *, run_dir: Path, callbacks=(), test: bool = True, progress: bool = True):
+    """The refit's fit, faked: keeps the config it got, tests with a made-up figure."""
+    assert test and not callbacks
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    (run_dir / "best.ckpt").write_bytes(b"fake")
+    return search_stubs.FakeResult({"val/acc": 0.9, "test/acc": 0.88}, run_dir / "best.ckpt", run_dir, config)
+
+
+def test_study_refit_trains_the_best_trial_again_at_its_budget(tmp_path):
+    fit = copy.deepcopy(INSIDE)
+    fit["lr_scheduler"] = {"class_path": "torch.optim.lr_scheduler.CosineAnnealingLR", "init_args": {"T_max": 3}}
+    path = write_configs(tmp_path, fit=fit, study={"refit": {"max_epochs": 7, "data.batch_size": 64}})
+    run = SearchRun(cfg=load_search_config(path), storage=str(tmp_path / "journal.log"), study_name="stub",
+                    n_trials=2, timeout=None, slots=parse_devices("cpu:1", cores=2), runs_dir=tmp_path / "runs")
+    study = run_search(run, search_stubs.stub_factory, refit_fit=_fake_refit)
+    record = study.user_attrs["refit"]
+    best = max((t for t in study.trials if t.value is not None), key=lambda t: t.value)
+    assert record["trial"] == best.number and record["trial_value"] == best.value and record["max_epochs"] == 7
+    trained = yaml.safe_load((tmp_path / "runs" / "stub" / "refit" / "config.yaml").read_text())
+    assert trained["trainer"]["max_epochs"] == 7 and trained["data"]["batch_size"] == 64
+    assert trained["lr_scheduler"]["init_args"]["T_max"] == 7  # the cosine follows the refit's epochs
+    assert trained["optimizer"]["init_args"]["lr"] == best.params["optimizer.init_args.lr"]
+    assert record["metrics"] == {"val/acc": 0.9, "test/acc": 0.88}
+
+
+@pytest.mark.parametrize("refit, message", [
+    ({"max_epochs": 0}, "study.refit.max_epochs is 0: give a whole number of epochs >= 1"),
+    ({"epochs": 3}, "study.refit: key 'epochs' is neither max_epochs nor a dotted key"),
+    ([3], "study.refit is [3]: give a mapping like {max_epochs: 20}"),
+])
+def test_refit_mistakes_name_the_key(tmp_path, refit, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_search_config(write_configs(tmp_path, study={"refit": refit}))
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autolit.search", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+def test_search_best_refit_writes_a_tested_model_the_report_and_export_use(tmp_path, tiny_store):
+    path = write_configs(tmp_path, fit=real_fit_config(tiny_store), space=SPACE,
+                         study={"name": "tiny", "pruner": {"type": "NopPruner"}})
+    journal = str(tmp_path / "runs" / "tiny" / "journal.log")
+    run = _cli("--config", str(path), "--n-trials", "2", "--devices", "cpu:1", "--runs-dir",
+               str(tmp_path / "runs"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    study_args = ("--storage", journal, "--study-name", "tiny")
+    refit = _cli("best", *study_args, "--refit", "--max-epochs", "3", cwd=tmp_path)
+    assert refit.returncode == 0, refit.stderr[-3000:]
+    assert "refit of trial" in refit.stdout and "test/acc=" in refit.stdout
+
+    study = optuna.load_study(study_name="tiny", storage=open_storage(journal))
+    record = study.user_attrs["refit"]
+    assert record["max_epochs"] == 3 and 0.0 <= record["metrics"]["test/acc"] <= 1.0
+    assert Path(record["checkpoint"]).is_file() and Path(record["run_dir"]) == tmp_path / "runs" / "tiny" / "refit"
+    assert record["trial_value"] == study.best_value and "val/acc" in record["metrics"]
+    assert not any(k.startswith("test/") for t in study.trials for k in t.user_attrs.get("metrics", {}))
+
+    report = _cli("report", *study_args, "--out", str(tmp_path / "report"), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    summary = json.loads((tmp_path / "report" / "study.json").read_text())
+    assert summary["refit"]["metrics"]["test/acc"] == record["metrics"]["test/acc"]
+    assert summary["best_trial"]["value"] == study.best_value
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert f"refit of trial {record['trial']}</b> at 3 epochs: test/acc = {record['metrics']['test/acc']:.4f}" in page
+    assert f"trial {record['trial']}&#x27;s val/acc = {study.best_value:.4f}" in page or \
+        f"trial {record['trial']}'s val/acc = {study.best_value:.4f}" in page
+
+    status = _cli("status", *study_args, cwd=tmp_path)
+    assert f"refit of trial {record['trial']} (3 epochs" in status.stdout
+    export = _cli("best", *study_args, "--export", str(tmp_path / "out"), "--format", "torchscript", cwd=tmp_path)
+    assert export.returncode == 0, export.stderr[-3000:]
+    assert f"exporting the refit of trial {record['trial']}" in export.stdout
+    assert json.loads((tmp_path / "out" / "metadata.json").read_text())["checkpoint"] == record["checkpoint"]
+
+
+def test_max_epochs_needs_refit(tmp_path):
+    bad = _cli("best", "--storage", str(tmp_path / "j.log"), "--study-name", "x", "--max-epochs", "3", cwd=tmp_path)
+    assert bad.returncode == 2 and "--max-epochs 3: give 1 or more epochs, together with --refit" in bad.stderr

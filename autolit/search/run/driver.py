@@ -25,7 +25,8 @@ from autolit.search.config import SearchConfig, base_fit_config, check_timeout, 
 from autolit.search.run.devices import Slot, parse_devices
 from autolit.search.run.feasibility import DataInfo, data_info_for, probe_space
 from autolit.search.run.progress import Progress
-from autolit.search.records import RUN_DIR, TRIAL_LOG
+from autolit.search.records import RUN_DIR, TRIAL_LOG, best_trial
+from autolit.search.refit import REFIT_LOG, FitFn, refit_dir, refit_of, refit_text, run_refit
 from autolit.search.start import enqueue_points, start_points
 from autolit.search.storage import (WORKER_ATTR, check_storage, default_storage, is_rdb, open_storage,
                                     recover_stale, worker_tag)
@@ -146,15 +147,31 @@ def make_jobs(run: SearchRun, study: optuna.Study) -> list[WorkerJob]:
     ]
 
 
-def run_search(run: SearchRun, factory: ObjectiveFactory) -> optuna.Study:
-    """Run the search to its trial count (or deadline); return the study."""
+def run_search(run: SearchRun, factory: ObjectiveFactory, *, refit_fit: FitFn | None = None) -> optuna.Study:
+    """Run the search to its trial count (or deadline), then refit its best trial when
+    ``study.refit`` asks for it (``refit_fit``: the fit the refit calls, ``run_fit`` by default)."""
     study = open_study(run)
     stale = recover_stale(study, single_host=not is_rdb(run.storage))
     if stale:
         print(f"failed {len(stale)} stale RUNNING trial(s) {stale} of a killed run; retrying them once",
               flush=True)
-    if study_lib.n_counted(study) >= run.n_trials:
-        return study
+    if study_lib.n_counted(study) < run.n_trials:
+        run_trials(run, study, factory)
+    if run.cfg.study.refit is not None and refit_of(study) is None and best_trial(study) is not None:
+        refit_best(run, study, refit_fit)
+    return study
+
+
+def refit_best(run: SearchRun, study: optuna.Study, fit: FitFn | None) -> None:
+    """Train the best trial again at ``study.refit``'s budget and test it; say so before and after."""
+    best = best_trial(study)
+    print(f"refitting trial {best.number} ({run.cfg.study.metric} {best.value:.4f}) with {run.cfg.study.refit}; "
+          f"it logs to {refit_dir(best, study) / REFIT_LOG}", flush=True)
+    print(refit_text(run_refit(study, run.cfg.study.refit, fit=fit)), flush=True)
+
+
+def run_trials(run: SearchRun, study: optuna.Study, factory: ObjectiveFactory) -> None:
+    """Enqueue the start points, run the workers until the study has its count or the deadline passed."""
     for line in enqueue_start(run, study):
         print(line, flush=True)
     jobs = make_jobs(run, study)
@@ -166,7 +183,6 @@ def run_search(run: SearchRun, factory: ObjectiveFactory) -> optuna.Study:
         stop_all(procs)
         recover_stale(study, single_host=not is_rdb(run.storage))
         progress.close()
-    return study
 
 
 def enqueue_start(run: SearchRun, study: optuna.Study) -> list[str]:
