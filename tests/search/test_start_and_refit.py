@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from datetime import datetime, timedelta
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from optuna.trial import TrialState
 
 from autolit.errors import UserError
 from autolit.search.config import load_search_config
+from autolit.search.run.budget import epoch_seconds, plan, refit_epochs_within
 from autolit.search.run.devices import parse_devices
 from autolit.search.run.driver import SearchRun, run_search
 from autolit.search.space import parse_space
@@ -197,3 +199,73 @@ def test_search_best_refit_writes_a_tested_model_the_report_and_export_use(tmp_p
 def test_max_epochs_needs_refit(tmp_path):
     bad = _cli("best", "--storage", str(tmp_path / "j.log"), "--study-name", "x", "--max-epochs", "3", cwd=tmp_path)
     assert bad.returncode == 2 and "--max-epochs 3: give 1 or more epochs, together with --refit" in bad.stderr
+
+
+# --- a --timeout is a budget, refit included ----------------------------------------------------
+
+def test_the_plan_keeps_the_refits_share_and_one_trial_before_it():
+    measured = plan(1000.0, 100.0, 2.0, trial_epochs=3, refit_epochs=10, n_trials=8, n_slots=2)
+    assert measured.refit_start == pytest.approx(1000 - 2 * 10 * 1.15)
+    assert measured.trials_deadline == pytest.approx(1000 - 2 * 10 * 1.15 - 2 * 3 * 1.15)
+    # Nothing measured yet: the refit keeps 10 of the 10 + 3 * 4 epochs the run would train.
+    blind = plan(1000.0, 100.0, None, trial_epochs=3, refit_epochs=10, n_trials=8, n_slots=2)
+    assert blind.trials_deadline == blind.refit_start == pytest.approx(1000 - 100 * 10 / 22)
+    no_refit = plan(1000.0, 100.0, 2.0, trial_epochs=3, refit_epochs=0, n_trials=8, n_slots=2)
+    assert no_refit.refit_start == 1000.0 and no_refit.trials_deadline == pytest.approx(1000 - 6.9)
+
+
+def test_a_refit_that_cannot_fit_is_shortened_and_says_so():
+    assert refit_epochs_within(1000.0, 2.0, 10, now=900.0) == (10, "")
+    epochs, note = refit_epochs_within(1000.0, 2.0, 10, now=990.0)  # 9 s of training at 2.3 s per epoch
+    assert epochs == 3 and note == ("shortened from 10 to 3 epoch(s) to end within the --timeout budget: "
+                                    "10s left at about 2.0s per epoch")
+    assert refit_epochs_within(1000.0, 2.0, 10, now=999.9)[0] == 1  # at least one epoch
+    assert refit_epochs_within(1000.0, None, 10, now=999.9) == (10, "")  # nothing measured: max_time stops it
+
+
+def test_epoch_seconds_come_from_trials_that_trained():
+    def trial(seconds: float, epochs: int, state=TrialState.COMPLETE) -> optuna.trial.FrozenTrial:
+        start = datetime(2026, 1, 1)
+        return optuna.trial.FrozenTrial(number=0, trial_id=0, state=state, value=None, values=None, params={},
+                                        distributions={}, user_attrs={}, system_attrs={},
+                                        intermediate_values={e: 0.5 for e in range(epochs)}, datetime_start=start,
+                                        datetime_complete=start + timedelta(seconds=seconds))
+
+    assert epoch_seconds([]) is None
+    assert epoch_seconds([trial(6, 3), trial(4, 1, TrialState.PRUNED), trial(9, 0, TrialState.PRUNED)]) == 3.0
+
+
+def test_a_timeout_run_plans_the_trials_and_gives_the_refit_what_is_left(tmp_path):
+    fit = copy.deepcopy(INSIDE)
+    fit["stub"] = {"sleep": 0.2, "epochs": 3}
+    path = write_configs(tmp_path, fit=fit, study={"refit": {"max_epochs": 20}})
+    run = SearchRun(cfg=load_search_config(path), storage=str(tmp_path / "journal.log"), study_name="stub",
+                    n_trials=50, timeout=60.0, slots=parse_devices("cpu:1", cores=2), runs_dir=tmp_path / "runs")
+    study = run_search(run, search_stubs.stub_factory, refit_fit=_fake_refit)
+    assert 1 <= len([t for t in study.trials if t.state == TrialState.COMPLETE]) < 50  # the plan ended them
+    planned = [k for k in study.user_attrs if k.startswith("trials_deadline:")]
+    assert len(planned) == 1 and study.user_attrs[planned[0]] < run.started + 60
+    record = study.user_attrs["refit"]
+    trained = yaml.safe_load((tmp_path / "runs" / "stub" / "refit" / "config.yaml").read_text())
+    assert trained["trainer"]["max_epochs"] == record["max_epochs"] <= 20
+    assert 1 <= trained["trainer"]["max_time"]["seconds"] <= 60 * 0.9  # Lightning stops it at the budget
+    assert (record["max_epochs"] < 20) == record["note"].startswith("shortened from 20 to")
+
+
+def test_workers_stop_at_the_last_start_their_launch_planned(tmp_path):
+    from dataclasses import replace
+
+    from autolit.search.run.budget import deadline_attr
+    from autolit.search.run.driver import make_jobs, open_study
+    from autolit.search.run.worker import _last_start
+    from autolit.search.storage import worker_tag
+
+    run = SearchRun(cfg=load_search_config(write_configs(tmp_path)), storage=str(tmp_path / "journal.log"),
+                    study_name="stub", n_trials=2, timeout=100.0, slots=parse_devices("cpu:1", cores=2),
+                    runs_dir=tmp_path / "runs")
+    study = open_study(run)
+    job = make_jobs(run, study)[0]
+    assert _last_start(job, study) == job.deadline == run.started + 100
+    study.set_user_attr(deadline_attr(worker_tag(job.parent_pid)), run.started + 5)
+    assert _last_start(job, study) == run.started + 5
+    assert _last_start(replace(job, parent_pid=job.parent_pid + 1), study) == job.deadline  # another launch's

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,14 @@ import optuna
 
 from autolit.errors import UserError
 from autolit.search import study as study_lib
-from autolit.search.config import SearchConfig, base_fit_config, check_timeout, load_search_config
+from autolit.search.config import MAX_EPOCHS, SearchConfig, base_fit_config, check_timeout, load_search_config
 from autolit.search.run.devices import Slot, parse_devices
 from autolit.search.run.feasibility import DataInfo, data_info_for, probe_space
 from autolit.search.run.progress import Progress
 from autolit.search.records import RUN_DIR, TRIAL_LOG, best_trial
 from autolit.search.refit import REFIT_LOG, FitFn, refit_dir, refit_of, refit_text, run_refit
-from autolit.search.start import enqueue_points, start_points
+from autolit.search.run.budget import TEST_SHARE, BudgetKeeper, refit_epochs_within
+from autolit.search.start import enqueue_points, get_dotted, start_points
 from autolit.search.storage import (WORKER_ATTR, check_storage, default_storage, is_rdb, open_storage,
                                     recover_stale, worker_tag)
 from autolit.search.run.worker import EXIT_USER_ERROR, ObjectiveFactory, WorkerJob, respawn, spawn_workers, stop_all
@@ -52,6 +53,7 @@ class SearchRun:
     timeout: float | None
     slots: list[Slot]
     runs_dir: Path
+    started: float = field(default_factory=time.time)  # a --timeout counts from here, refit included
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ def open_study(run: SearchRun) -> optuna.Study:
 def make_jobs(run: SearchRun, study: optuna.Study) -> list[WorkerJob]:
     """One job per slot. Every worker gets the same base seed: each trial's sampler draws are
     seeded from (base, trial number), unique across every launch on this storage."""
-    deadline = None if run.timeout is None else time.time() + run.timeout
+    deadline = None if run.timeout is None else run.started + run.timeout
     seed = study_lib.sampler_base_seed(run.cfg.study.sampler, run.cfg.study.seed)
     return [
         WorkerJob(config_path=str(run.cfg.path), storage=run.storage, study_name=run.study_name,
@@ -155,30 +157,61 @@ def run_search(run: SearchRun, factory: ObjectiveFactory, *, refit_fit: FitFn | 
     if stale:
         print(f"failed {len(stale)} stale RUNNING trial(s) {stale} of a killed run; retrying them once",
               flush=True)
+    keeper = budget_keeper(run, study)
     if study_lib.n_counted(study) < run.n_trials:
-        run_trials(run, study, factory)
+        run_trials(run, study, factory, keeper)
     if run.cfg.study.refit is not None and refit_of(study) is None and best_trial(study) is not None:
-        refit_best(run, study, refit_fit)
+        refit_best(run, study, refit_fit, keeper)
     return study
 
 
-def refit_best(run: SearchRun, study: optuna.Study, fit: FitFn | None) -> None:
-    """Train the best trial again at ``study.refit``'s budget and test it; say so before and after."""
+def _trial_epochs(cfg: SearchConfig) -> int:
+    epochs = get_dotted(base_fit_config(cfg), "trainer.max_epochs")[1]
+    return epochs if isinstance(epochs, int) and epochs > 0 else 1
+
+
+def _refit_epochs(cfg: SearchConfig) -> int:
+    """Epochs ``study.refit`` asks for (the trials' own when it names none); 0 without a refit."""
+    if cfg.study.refit is None:
+        return 0
+    return int(cfg.study.refit.get(MAX_EPOCHS) or _trial_epochs(cfg))
+
+
+def budget_keeper(run: SearchRun, study: optuna.Study) -> BudgetKeeper | None:
+    """The plan of a run with a ``--timeout`` (``None`` without one), published before any worker starts."""
+    if run.timeout is None:
+        return None
+    keeper = BudgetKeeper(study, end=run.started + run.timeout, timeout=run.timeout,
+                          trial_epochs=_trial_epochs(run.cfg), refit_epochs=_refit_epochs(run.cfg),
+                          n_trials=run.n_trials, n_slots=len(run.slots), launch_tag=worker_tag())
+    keeper.tick()
+    return keeper
+
+
+def refit_best(run: SearchRun, study: optuna.Study, fit: FitFn | None, keeper: BudgetKeeper | None) -> None:
+    """Train the best trial again at ``study.refit``'s budget and test it; say so before and after.
+    Under a ``--timeout`` it gets the epochs that fit in what is left (a note says when that is fewer)."""
     best = best_trial(study)
-    print(f"refitting trial {best.number} ({run.cfg.study.metric} {best.value:.4f}) with {run.cfg.study.refit}; "
-          f"it logs to {refit_dir(best, study) / REFIT_LOG}", flush=True)
-    print(refit_text(run_refit(study, run.cfg.study.refit, fit=fit)), flush=True)
+    settings, note = dict(run.cfg.study.refit or {}), ""
+    if keeper is not None:
+        epochs, note = refit_epochs_within(keeper.end, keeper.tick().epoch_s, _refit_epochs(run.cfg))
+        left = keeper.end - time.time()
+        settings.update({MAX_EPOCHS: epochs, "trainer.max_time": {"seconds": max(1, int(left * (1 - TEST_SHARE)))}})
+    print(f"refitting trial {best.number} ({run.cfg.study.metric} {best.value:.4f}) with {settings}"
+          f"{'; ' + note if note else ''}; it logs to {refit_dir(best, study) / REFIT_LOG}", flush=True)
+    print(refit_text(run_refit(study, settings, note=note, fit=fit)), flush=True)
 
 
-def run_trials(run: SearchRun, study: optuna.Study, factory: ObjectiveFactory) -> None:
-    """Enqueue the start points, run the workers until the study has its count or the deadline passed."""
+def run_trials(run: SearchRun, study: optuna.Study, factory: ObjectiveFactory, keeper: BudgetKeeper | None) -> None:
+    """Enqueue the start points, run the workers until the study has its count, the deadline passed
+    or (under a ``--timeout``) the refit's share of the budget began."""
     for line in enqueue_start(run, study):
         print(line, flush=True)
     jobs = make_jobs(run, study)
     progress = Progress(study, run.n_trials, run.cfg.study.metric)
     procs, errors = spawn_workers(jobs, factory)
     try:
-        _watch(procs, jobs, errors, factory, study, progress)
+        _watch(procs, jobs, errors, factory, study, progress, keeper)
     finally:
         stop_all(procs)
         recover_stale(study, single_host=not is_rdb(run.storage))
@@ -194,12 +227,18 @@ def enqueue_start(run: SearchRun, study: optuna.Study) -> list[str]:
 
 
 def _watch(procs: list[Any], jobs: list[WorkerJob], errors: Any, factory: ObjectiveFactory,
-           study: optuna.Study, progress: Progress) -> None:
-    """Wait for workers; stop all on a config error; restart crashed ones."""
+           study: optuna.Study, progress: Progress, keeper: BudgetKeeper | None = None) -> None:
+    """Wait for workers; stop all on a config error; restart crashed ones; return when the refit is due."""
     restarts = [0] * len(procs)
     finished = [False] * len(procs)
     next_sweep = time.monotonic() + SWEEP_S
     while not all(finished):
+        if keeper is not None and keeper.refit_due():
+            running = [p for p, done in zip(procs, finished) if not done and p.is_alive()]
+            if running:
+                progress.note(f"stopping {len(running)} running trial(s): the rest of the --timeout budget is the "
+                              "refit's (they are retried once by a later run)")
+            return
         for i, proc in enumerate(procs):
             if finished[i] or proc.is_alive():
                 continue
