@@ -33,7 +33,8 @@ def run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autolit.search", description="Run an Optuna study.")
     p.add_argument("--config", required=True, help="search YAML (configs/search/<name>.yaml)")
     p.add_argument("--n-trials", type=int, help="trials the study should hold (default: study.n_trials)")
-    p.add_argument("--timeout", type=float, help="seconds after which no new trial starts")
+    p.add_argument("--timeout", type=float, help="seconds the whole run may take, refit included "
+                   "(trials and refit are planned to fit)")
     p.add_argument("--devices", default="auto", help="auto | cpu:N | GPU ids like 0,1")
     p.add_argument("--per-device", type=int, default=1, help="workers per GPU")
     p.add_argument("--storage", help="journal file path or postgresql:// URL")

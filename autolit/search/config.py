@@ -39,7 +39,7 @@ class StudySettings:
     direction: str = "maximize"
     metric: str = "val/acc"
     n_trials: int = 20
-    timeout: float | None = None
+    timeout: float | None = None         # seconds for the whole run, refit included
     max_params: int | None = None
     seed: int = 0
     sampler: dict = field(default_factory=lambda: {"type": "TPESampler"})

@@ -73,6 +73,7 @@ class SearchRequest:
 def prepare(request: SearchRequest, data_info: Callable[[dict], DataInfo] | None = None) -> SearchRun:
     """Merge the request into its config, check everything and probe the space (which builds the
     trials' store once, here), before any worker starts; a mistake is a :class:`UserError`."""
+    started = time.time()  # a --timeout counts from the launch: the probe (which may build the store) included
     cfg = load_search_config(request.config)
     name = request.study_name or cfg.study.name
     n_trials = cfg.study.n_trials if request.n_trials is None else request.n_trials
@@ -84,7 +85,7 @@ def prepare(request: SearchRequest, data_info: Callable[[dict], DataInfo] | None
     _check_writable(Path(request.runs_dir) / name)
     probe_space(cfg, data_info or data_info_for)  # what trials get (overrides applied)
     return SearchRun(cfg=cfg, storage=storage, study_name=name, n_trials=n_trials, timeout=timeout,
-                     slots=slots, runs_dir=Path(request.runs_dir))
+                     slots=slots, runs_dir=Path(request.runs_dir), started=started)
 
 
 def launch(request: SearchRequest, *, factory: ObjectiveFactory | None = None,
