@@ -116,10 +116,19 @@ def _check_writable(folder: Path) -> None:
 
 def open_study(run: SearchRun) -> optuna.Study:
     """Create the study once (or load it); refuse a direction or metric that disagrees with the stored one."""
+    return create_or_load(run)[0]
+
+
+def create_or_load(run: SearchRun) -> tuple[optuna.Study, bool]:
+    """:func:`open_study`, and whether this launch created the study: the storage lets only one of
+    several launches started at once create it, so only that one enqueues the start points."""
     storage = open_storage(run.storage, heartbeat_interval=run.cfg.study.heartbeat_interval,
                            grace_period=run.cfg.study.grace_period)
-    study = optuna.create_study(study_name=run.study_name, storage=storage,
-                                direction=run.cfg.study.direction, load_if_exists=True)
+    try:
+        study = optuna.create_study(study_name=run.study_name, storage=storage, direction=run.cfg.study.direction)
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study, created = optuna.load_study(study_name=run.study_name, storage=storage), False
     if study.direction.name.lower() != run.cfg.study.direction:
         raise UserError(
             f"study {run.study_name} in {run.storage} is {study.direction.name.lower()} but "
@@ -134,7 +143,7 @@ def open_study(run: SearchRun) -> optuna.Study:
     study.set_user_attr("metric", run.cfg.study.metric)
     study.set_user_attr("search_config", str(run.cfg.path.resolve()))
     study.set_user_attr("cwd", os.getcwd())  # relative paths in trial configs (data.store) start here
-    return study
+    return study, created
 
 
 def make_jobs(run: SearchRun, study: optuna.Study) -> list[WorkerJob]:
@@ -153,13 +162,16 @@ def make_jobs(run: SearchRun, study: optuna.Study) -> list[WorkerJob]:
 def run_search(run: SearchRun, factory: ObjectiveFactory, *, refit_fit: FitFn | None = None) -> optuna.Study:
     """Run the search to its trial count (or deadline), then refit its best trial when
     ``study.refit`` asks for it (``refit_fit``: the fit the refit calls, ``run_fit`` by default)."""
-    study = open_study(run)
+    study, created = create_or_load(run)
     stale = recover_stale(study, single_host=not is_rdb(run.storage))
     if stale:
         print(f"failed {len(stale)} stale RUNNING trial(s) {stale} of a killed run; retrying them once",
               flush=True)
     keeper = budget_keeper(run, study)
     if study_lib.n_counted(study) < run.n_trials:
+        if created:
+            for line in enqueue_start(run, study):
+                print(line, flush=True)
         run_trials(run, study, factory, keeper)
     if run.cfg.study.refit is not None and refit_of(study) is None and best_trial(study) is not None:
         refit_best(run, study, refit_fit, keeper)
@@ -204,10 +216,8 @@ def refit_best(run: SearchRun, study: optuna.Study, fit: FitFn | None, keeper: B
 
 
 def run_trials(run: SearchRun, study: optuna.Study, factory: ObjectiveFactory, keeper: BudgetKeeper | None) -> None:
-    """Enqueue the start points, run the workers until the study has its count, the deadline passed
-    or (under a ``--timeout``) the refit's share of the budget began."""
-    for line in enqueue_start(run, study):
-        print(line, flush=True)
+    """Run the workers until the study has its count, the deadline passed or (under a ``--timeout``)
+    the refit's share of the budget began."""
     jobs = make_jobs(run, study)
     progress = Progress(study, run.n_trials, run.cfg.study.metric)
     procs, errors = spawn_workers(jobs, factory)
@@ -221,7 +231,7 @@ def run_trials(run: SearchRun, study: optuna.Study, factory: ObjectiveFactory, k
 
 def enqueue_start(run: SearchRun, study: optuna.Study) -> list[str]:
     """Enqueue the fit config's own values (``study.start_from_fit_config``) and ``study.enqueue``'s
-    points, each once per study, so they are the first trials the workers take."""
+    points when the study is created, so they are its first trials (a rerun does not add them again)."""
     points = start_points(run.cfg.space, base_fit_config(run.cfg), from_fit_config=run.cfg.study.start_from_fit_config,
                           enqueue=run.cfg.study.enqueue)
     return enqueue_points(study, points)
@@ -237,8 +247,9 @@ def _watch(procs: list[Any], jobs: list[WorkerJob], errors: Any, factory: Object
         if keeper is not None and keeper.refit_due():
             running = [p for p, done in zip(procs, finished) if not done and p.is_alive()]
             if running:
-                progress.note(f"stopping {len(running)} running trial(s): the rest of the --timeout budget is the "
-                              "refit's (they are retried once by a later run)")
+                why = "the rest of the --timeout budget is the refit's" if keeper.sizes["refit_epochs"] else \
+                    "the --timeout budget is spent"
+                progress.note(f"stopping {len(running)} running trial(s): {why} (a later run retries them once)")
             return
         for i, proc in enumerate(procs):
             if finished[i] or proc.is_alive():
