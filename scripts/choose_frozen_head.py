@@ -6,7 +6,7 @@
 A frozen backbone without augmentation sees the same image every epoch, so its pooled features are
 computed once per image size and the head (the config's Dropout + Linear, AdamW, cosine schedule,
 batch size) is trained on them: the same optimisation the Lightning fit runs, hundreds of times
-faster. Every candidate is scored by stratified k-fold cross-validation on the store's train and val
+faster (in NumPy: see :func:`train_head`). Every candidate is scored by stratified k-fold cross-validation on the store's train and val
 photos pooled (the val split alone is 16 photos there); the test split is never read. Beside the
 candidates, logistic regression and a linear SVM on the same features show what a linear model
 reaches, which the trained head should match. Prints one table per size, the choice and the YAML
@@ -58,7 +58,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--config", type=Path, default=REPO / "configs" / "hymenoptera_pretrained.yaml")
     p.add_argument("--sizes", default="224,256,288,320", help="image sizes to try, comma list")
     p.add_argument("--epochs", default="4,10,20,40", help="head epochs to try")
-    p.add_argument("--lrs", default="0.001,0.003,0.01", help="AdamW learning rates to try")
+    p.add_argument("--lrs", default="0.001,0.003,0.01,0.03", help="AdamW learning rates to try")
     p.add_argument("--weight-decays", default="0.01,0.1", help="AdamW weight decays to try")
     p.add_argument("--dropouts", default="0.2,0.5", help="Dropout p before the head to try")
     p.add_argument("--folds", type=int, default=5)
@@ -102,33 +102,39 @@ def _fit_setup(config_path: Path) -> dict[str, Any]:
             "image_size": data.get("image_size")}
 
 
-def train_head(x: np.ndarray, y: np.ndarray, head: Head, n_classes: int, batch_size: int, seed: int) -> Any:
-    """The fit's head on cached features: Dropout + Linear, AdamW, cosine over the epochs, shuffled batches."""
-    import torch
+def train_head(x: np.ndarray, y: np.ndarray, head: Head, n_classes: int, batch_size: int,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fit's head on cached features: Dropout + Linear trained with softmax cross-entropy, AdamW
+    (torch's defaults: betas 0.9/0.999, eps 1e-8, decoupled decay on every parameter) and a cosine
+    schedule stepped per epoch, over shuffled batches. Written out in NumPy: the gradient of a
+    linear layer is one product, and on a loaded machine this is ~40x faster than autograd steps."""
+    rng = np.random.default_rng(seed)
+    bound = 1 / np.sqrt(x.shape[1])  # torch.nn.Linear's initialisation
+    params = [rng.uniform(-bound, bound, (x.shape[1], n_classes)), rng.uniform(-bound, bound, n_classes)]
+    moments = [[np.zeros_like(p), np.zeros_like(p)] for p in params]
+    onehot, step = np.eye(n_classes)[y], 0
+    for epoch in range(head.epochs):
+        lr = head.lr * (1 + np.cos(np.pi * epoch / head.epochs)) / 2
+        for idx in np.array_split(rng.permutation(len(x)), max(1, -(-len(x) // batch_size))):
+            keep = rng.random((len(idx), x.shape[1])) >= head.dropout
+            xb = x[idx] * keep / (1 - head.dropout)
+            logits = xb @ params[0] + params[1]
+            prob = np.exp(logits - logits.max(1, keepdims=True))
+            delta = (prob / prob.sum(1, keepdims=True) - onehot[idx]) / len(idx)
+            step += 1
+            for p_, g, m in zip(params, (xb.T @ delta, delta.sum(0)), moments):
+                p_ *= 1 - lr * head.weight_decay
+                m[0] = 0.9 * m[0] + 0.1 * g
+                m[1] = 0.999 * m[1] + 0.001 * g * g
+                p_ -= lr * (m[0] / (1 - 0.9 ** step)) / (np.sqrt(m[1] / (1 - 0.999 ** step)) + 1e-8)
+    return params[0], params[1]
 
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Dropout(head.dropout), torch.nn.Linear(x.shape[1], n_classes))
-    opt = torch.optim.AdamW(net.parameters(), lr=head.lr, weight_decay=head.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=head.epochs)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y).long()
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(head.epochs):
-        net.train()
-        for idx in torch.randperm(len(xt), generator=gen).split(batch_size):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx]).backward()
-            opt.step()
-        sched.step()
-    return net.eval()
 
-
-def _head_scores(net: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    import torch
-
-    with torch.no_grad():
-        logits = net(torch.from_numpy(x))
-        loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y).long()))
-    return float((logits.argmax(1).numpy() == y).mean()), loss
+def _head_scores(weights: tuple[np.ndarray, np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    logits = x @ weights[0] + weights[1]
+    logits = logits - logits.max(1, keepdims=True)
+    log_prob = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    return float((logits.argmax(1) == y).mean()), float(-log_prob[np.arange(len(y)), y].mean())
 
 
 def _folds(y: np.ndarray, folds: int, repeats: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -173,6 +179,7 @@ def _smallest_setup(tmp: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # each size's table as soon as it is done
     with tempfile.TemporaryDirectory() as tmp:
         return _run(args, Path(tmp))
 
