@@ -215,10 +215,10 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
         reader.close()
     chosen = max((r for r in results if r["model"] == "head"),
                  key=lambda r: (round(r["cv_acc"], 4), -r["cv_loss"], -r["size"], -r["epochs"]))
-    current = next(r for r in results if r["model"] == "head" and r["size"] == (setup["image_size"] or sizes[0])
-                   and Head(r["epochs"], r["lr"], r["weight_decay"], r["dropout"]) == setup["current"]) \
-        if (setup["image_size"] or sizes[0]) in sizes else None
-    head = Head(chosen["epochs"], chosen["lr"], chosen["weight_decay"], chosen["dropout"])
+    size_now = setup["image_size"] or sizes[0]  # the config's own size and head: what the choice replaces
+    current = next((r for r in results if r["model"] == "head" and r["size"] == size_now
+                    and _head_of(r) == setup["current"]), None)
+    head = _head_of(chosen)
     keys = {"data.image_size": chosen["size"], **head.keys()}
     print(f"\nchosen on {args.folds}-fold x{args.repeats} cross-validation of train+val (test never read): "
           f"cv acc {chosen['cv_acc']:.4f}, cv loss {chosen['cv_loss']:.4f}"
@@ -230,14 +230,18 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
     return 0
 
 
+def _head_of(row: dict[str, Any]) -> Head:
+    return Head(row["epochs"], row["lr"], row["weight_decay"], row["dropout"])
+
+
 def _print_size(size: int, n: int, seconds: float, rows: list[dict], current: Head) -> None:
     print(f"\n{size} px: {n} train+val photos, features in {seconds:.1f} s")
     print(f"{'model':<22}{'epochs':>7}{'lr':>8}{'wd':>6}{'p':>5}{'cv acc':>9}{'cv loss':>9}")
     heads = sorted((r for r in rows if r["model"] == "head"), key=lambda r: (-r["cv_acc"], r["cv_loss"]))
-    mine = [r for r in heads if Head(r["epochs"], r["lr"], r["weight_decay"], r["dropout"]) == current]
+    mine = [r for r in heads if _head_of(r) == current]
     for r in heads[:8] + [r for r in mine if r not in heads[:8]] + [r for r in rows if r["model"] != "head"]:
         if r["model"] == "head":
-            mark = " *" if Head(r["epochs"], r["lr"], r["weight_decay"], r["dropout"]) == current else ""
+            mark = " *" if _head_of(r) == current else ""
             print(f"{'head' + mark:<22}{r['epochs']:>7}{r['lr']:>8g}{r['weight_decay']:>6g}{r['dropout']:>5g}"
                   f"{r['cv_acc']:>9.4f}{r['cv_loss']:>9.4f}")
         else:
