@@ -9,8 +9,8 @@ Look at it (while it runs, too), write its report, export its best model::
 
     python -m autolit.search status --storage runs/search/digits/journal.log --study-name digits [--top 10] [--json]
     python -m autolit.search report --storage runs/search/digits/journal.log --study-name digits --out reports/digits
-    python -m autolit.search best --storage runs/search/digits/journal.log --study-name digits --export out/ \
-        [--format torchscript,onnx]
+    python -m autolit.search best --storage runs/search/digits/journal.log --study-name digits [--refit \
+        [--max-epochs N]] [--export out/ [--format torchscript,onnx]]
 
 ``--storage`` is a journal file path (default ``<runs-dir>/<study>/journal.log``) or a
 ``postgresql://`` URL; SQLite is refused (it locks up under parallel workers).
@@ -33,7 +33,8 @@ def run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autolit.search", description="Run an Optuna study.")
     p.add_argument("--config", required=True, help="search YAML (configs/search/<name>.yaml)")
     p.add_argument("--n-trials", type=int, help="trials the study should hold (default: study.n_trials)")
-    p.add_argument("--timeout", type=float, help="seconds after which no new trial starts")
+    p.add_argument("--timeout", type=float, help="seconds the whole run may take, refit included "
+                   "(trials and refit are planned to fit)")
     p.add_argument("--devices", default="auto", help="auto | cpu:N | GPU ids like 0,1")
     p.add_argument("--per-device", type=int, default=1, help="workers per GPU")
     p.add_argument("--storage", help="journal file path or postgresql:// URL")
@@ -58,6 +59,10 @@ def inspect_parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--format", help="with --export: comma list of formats (default: autolit.export's, "
                        "torchscript,onnx)")
         p.add_argument("--quantize", choices=("int8",), help="with --export: also write int8 models")
+        p.add_argument("--refit", action="store_true", help="train the best trial again at study.refit's budget "
+                       "(or its own), test it once, record it on the study; --export then exports it")
+        p.add_argument("--max-epochs", type=int, help="with --refit: epochs of the refit (default: study.refit's "
+                       "max_epochs, else the trial's)")
     return p
 
 
@@ -91,6 +96,8 @@ def inspect(command: str, args: argparse.Namespace) -> int:
     for flag in ("format", "quantize"):
         if getattr(args, flag, None) is not None and args.export is None:
             raise UserError(f"--{flag} applies to --export: add --export DIR")
+    if getattr(args, "max_epochs", None) is not None and (not args.refit or args.max_epochs < 1):
+        raise UserError(f"--max-epochs {args.max_epochs}: give 1 or more epochs, together with --refit")
     if getattr(args, "top", 1) < 1:
         raise UserError(f"--top {args.top}: give 1 or more rows")
     study = load_existing_study(args.storage, args.study_name)
@@ -108,6 +115,10 @@ def inspect(command: str, args: argparse.Namespace) -> int:
         if best is None:
             raise UserError(f"study {args.study_name} has no completed trial yet: run the search first")
         print(f"best: trial {best.number} value {best.value:.4f} params {best.params}")
+        if args.refit:
+            from autolit.search.refit import refit_settings, refit_text, run_refit
+
+            print(refit_text(run_refit(study, refit_settings(study), max_epochs=args.max_epochs)), flush=True)
         if args.export is not None:
             from autolit.search.best import export_best
 

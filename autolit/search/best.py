@@ -1,4 +1,5 @@
-"""The model a study hands over: which checkpoint its best trial left, and its export.
+"""The model a study hands over: its best trial's refit (:mod:`autolit.search.refit`) when there is
+one, else the checkpoint the best trial left; and its export.
 
 ``python -m autolit.search best --export DIR`` and ``python -m autolit.export --storage S
 --study-name X`` are one route: both call :func:`export_best`, so they pick the same checkpoint
@@ -31,12 +32,19 @@ def trial_checkpoint(trial: FrozenTrial) -> Path:
 
 
 def best_model(study: optuna.Study) -> tuple[Path, str]:
-    """The checkpoint a study hands over and what it is (``trial 3 (val/acc 0.9884)``)."""
+    """The checkpoint a study hands over and what it is: the refit of its best trial when there is
+    one (``the refit of trial 3 (test/acc 0.9951)``), else the trial's own (``trial 3 (val/acc 0.9884)``)."""
+    from autolit.search.refit import refit_of
+
     best = best_trial(study)
     if best is None:
         raise UserError(f"study {study.study_name} has no completed trial yet; fix: run the search first, "
                         "or export a checkpoint path")
     metric = study.user_attrs.get("metric", "value")
+    refit = refit_of(study)
+    if refit and refit.get("checkpoint") and Path(refit["checkpoint"]).is_file():
+        tests = ", ".join(f"{k} {v:.4g}" for k, v in sorted(refit["metrics"].items()) if k.startswith("test/"))
+        return Path(refit["checkpoint"]), f"the refit of trial {best.number} ({tests or 'untested'})"
     return trial_checkpoint(best), f"trial {best.number} ({metric} {best.value:.4g})"
 
 

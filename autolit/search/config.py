@@ -21,12 +21,14 @@ import yaml
 from autolit.errors import UserError, one_line, suggest
 from autolit.search import study as study_lib
 from autolit.search.space import Space, parse_space
+from autolit.search.start import check_enqueue
 
 TOP_KEYS = ("fit_config", "study", "overrides", "space")
 FIT_SECTIONS = ("trainer", "model", "data", "optimizer", "lr_scheduler", "seed_everything", "ckpt_path")
 DIRECTIONS = ("maximize", "minimize")
 # A study.metric other than the task's monitor and without a direction: these suffixes are errors.
 LOWER_IS_BETTER = ("loss", "mae", "rmse", "mse")
+MAX_EPOCHS = "max_epochs"  # the refit's shorthand for trainer.max_epochs
 
 
 @dataclass(frozen=True)
@@ -37,13 +39,16 @@ class StudySettings:
     direction: str = "maximize"
     metric: str = "val/acc"
     n_trials: int = 20
-    timeout: float | None = None
+    timeout: float | None = None         # seconds for the whole run, refit included
     max_params: int | None = None
     seed: int = 0
     sampler: dict = field(default_factory=lambda: {"type": "TPESampler"})
     pruner: dict = field(default_factory=lambda: {"type": "HyperbandPruner"})
     heartbeat_interval: int = 60
     grace_period: int = 120
+    start_from_fit_config: bool = True   # trial 0: the fit config's own values inside the space
+    enqueue: tuple[dict, ...] = ()       # more points to run first, {parameter name: value}
+    refit: dict | None = None            # {max_epochs: N, dotted overrides}: the best trial trained again
 
 
 @dataclass
@@ -95,7 +100,7 @@ def load_search_config(path: str | Path) -> SearchConfig:
     cfg = SearchConfig(path=path, fit_config_path=fit_path, fit_config=fit_config,
                        study=StudySettings(name=path.stem), space=space, overrides=overrides)
     # The task (hence the default metric) is the one trials get: overrides may set model.task.
-    cfg.study = _parse_study(raw.get("study"), path, task_of(base_fit_config(cfg)))
+    cfg.study = _parse_study(raw.get("study"), path, task_of(base_fit_config(cfg)), space)
     return cfg
 
 
@@ -116,7 +121,7 @@ def _check_section(key: str, path: Path) -> None:
         )
 
 
-def _parse_study(raw: Any, path: Path, task_name: str) -> StudySettings:
+def _parse_study(raw: Any, path: Path, task_name: str, space: Space) -> StudySettings:
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise UserError(f"search config {path}: study must be a mapping like {{name: x, metric: val/acc}}")
@@ -143,7 +148,28 @@ def _parse_study(raw: Any, path: Path, task_name: str) -> StudySettings:
         _check_number(values["sampler"], "seed", path, minimum=0, maximum=2**31 - 1, optional=True, where="sampler.")
     if "pruner" in values:
         values["pruner"] = study_lib.check_component(values["pruner"], study_lib.PRUNERS, "study.pruner")
+    if not isinstance(values.get("start_from_fit_config", True), bool):
+        raise UserError(f"search config {path}: study.start_from_fit_config is "
+                        f"{values['start_from_fit_config']!r}: give true or false")
+    values["refit"] = check_refit(values.get("refit"), f"search config {path}: study.refit")
+    values["enqueue"] = check_enqueue(values.get("enqueue"), space, f"search config {path}: study.enqueue")
     return StudySettings(**values)
+
+
+def check_refit(raw: Any, where: str) -> dict[str, Any] | None:
+    """Validate ``study.refit``: ``{max_epochs: N}`` plus dotted fit-config keys (``trainer.precision``)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
+        raise UserError(f"{where} is {raw!r}: give a mapping like {{max_epochs: 20}} (plus dotted overrides)")
+    epochs = raw.get(MAX_EPOCHS)
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise UserError(f"{where}.max_epochs is {epochs!r}: give a whole number of epochs >= 1")
+    for key in raw:
+        if key != MAX_EPOCHS and key.split(".")[0] not in FIT_SECTIONS:
+            raise UserError(f"{where}: key {key!r} is neither max_epochs nor a dotted key of a fit config "
+                            f"section ({', '.join(FIT_SECTIONS)})")
+    return dict(raw)
 
 
 def check_timeout(value: Any, where: str) -> float:

@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from autolit.search.start import origin_of
 from autolit.search.storage import WORKER_ATTR
 from autolit.search.study import CONFIG_ERROR, OUTCOME_EPOCH, PRUNED_BY_PRUNER, REASON, RETRY_OF, outcome_of
 
@@ -140,6 +141,7 @@ def trial_record(trial: FrozenTrial, now: datetime | None = None) -> dict[str, A
         "slot": attrs.get(SLOT, ""),
         "worker": attrs.get(WORKER_ATTR, ""),
         "retry_of": attrs.get(RETRY_OF),
+        "origin": origin_of(attrs),
         "start": trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None,
         "complete": trial.datetime_complete.isoformat(timespec="seconds") if trial.datetime_complete else None,
         "last_value": last if last is None or math.isfinite(last) else None,

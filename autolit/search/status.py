@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 
+from autolit.search.refit import refit_of, refit_text
 from autolit.search.records import duration_text, param_order, state_counts, study_records
 
 WIDTH = 100
@@ -80,7 +81,8 @@ HEADER = ["#", "value", "state", "ep", "layers", "params", "time", "slot"]
 def _row(record: dict, short: dict[str, str]) -> tuple[list[str], str]:
     value = "-" if record["value"] is None else f"{record['value']:.4f}"
     state = record["state"] if not record["detail"] else f"{record['state']} {record['detail']}"
-    cells = [str(record["number"]), value, state, str(record["epochs"]), _count(record["n_layers"]),
+    number = str(record["number"]) + {"fit_config": " fit", "enqueued": " enq"}.get(record["origin"] or "", "")
+    cells = [number, value, state, str(record["epochs"]), _count(record["n_layers"]),
              _count(record["n_params"]), duration_text(record["duration_s"]), record["slot"] or "-"]
     searched = " ".join(f"{short[k]}={_value(v)}" for k, v in record["params"].items())
     return cells, searched
@@ -107,6 +109,11 @@ def format_table(study: optuna.Study, top: int = 10) -> str:
     if len(records) > top:
         lines.append(f"... {len(records) - top} more (--top N)")
     lines += _running(records, study.user_attrs.get("metric", "value"))
+    refit = refit_of(study)
+    if refit is not None:
+        lines += textwrap.wrap(refit_text(refit), WIDTH, subsequent_indent="    ")
+    if any(r["origin"] for r in shown):
+        legend = [*legend, "fit = trial of the fit config's own values", "enq = a point of study.enqueue"]
     if legend:
         lines += textwrap.wrap("legend: " + "; ".join(legend), WIDTH, subsequent_indent="        ")
     return "\n".join(line.rstrip() for line in lines)

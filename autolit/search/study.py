@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autolit.errors import UserError, one_line
+from autolit.search.start import ORIGIN
 
 SAMPLERS: dict[str, type] = {
     "TPESampler": optuna.samplers.TPESampler,
@@ -184,4 +185,5 @@ def retry_once(study: optuna.Study, trial: FrozenTrial) -> None:
     """Enqueue the params of a trial whose worker died; a retry is not retried again."""
     if RETRY_OF in trial.user_attrs or not trial.params:
         return
-    study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number}, skip_if_exists=False)
+    origin = {ORIGIN: trial.user_attrs[ORIGIN]} if ORIGIN in trial.user_attrs else {}  # a retried start point
+    study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number, **origin}, skip_if_exists=False)

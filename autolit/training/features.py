@@ -40,9 +40,10 @@ def open_store(store: str) -> Any:
     return reader
 
 
-def load_features(reader: Any, features: str, weights: str, image_size: int | None) -> Features:
-    """Raw pixels or frozen backbone features for every split of an open store (the decoded cache's
-    order). A mistake in ``features``/``weights`` is the Backbone's own error (``model.layers[0]
+def load_features(reader: Any, features: str, weights: str, image_size: int | None,
+                  splits: tuple[str, ...] = SPLITS) -> Features:
+    """Raw pixels or frozen backbone features for ``splits`` of an open store (the decoded cache's
+    order; a choice made on train and val never computes the test split's). A mistake in ``features``/``weights`` is the Backbone's own error (``model.layers[0]
     .Backbone.name: unknown architecture …``): the caller says which of its inputs made that spec."""
     from autolit.datamodules import cache as decoded_cache
 
@@ -50,12 +51,12 @@ def load_features(reader: Any, features: str, weights: str, image_size: int | No
     if features == PIXELS:
         size, channels = image_size or 32, _store_channels(reader)
         data = decoded_cache.get_or_build(reader, size, channels)
-        x = {s: _flat(data.split(s)[0]) for s in SPLITS}                     # (N, C*S*S)
+        x = {s: _flat(data.split(s)[0]) for s in splits}                     # (N, C*S*S)
         what = f"pixels {channels}x{size}x{size}"
     else:
-        x, size, data = _backbone_features(reader, features, weights, image_size)
+        x, size, data = _backbone_features(reader, features, weights, image_size, splits)
         what = f"{features} features ({x['train'].shape[1]}) at {size} px"
-    y = {s: np.asarray(data.split(s)[1]) for s in SPLITS}
+    y = {s: np.asarray(data.split(s)[1]) for s in splits}
     return Features(x, y, what, time.perf_counter() - start, reader.meta.task == "regression")
 
 
@@ -69,8 +70,8 @@ def _store_channels(reader: Any) -> int:
     return int(reader.record(reader.keys("train")[0])["channels"])
 
 
-def _backbone_features(reader: Any, name: str, weights: str,
-                       image_size: int | None) -> tuple[dict[str, np.ndarray], int, Any]:
+def _backbone_features(reader: Any, name: str, weights: str, image_size: int | None,
+                       splits: tuple[str, ...]) -> tuple[dict[str, np.ndarray], int, Any]:
     """Pooled features (N, F) of a frozen Backbone, input prepared as its weights expect."""
     import torch
 
@@ -86,7 +87,7 @@ def _backbone_features(reader: Any, name: str, weights: str,
     backbone = backbone.to(memory_format=torch.channels_last)  # NHWC: ~1.6x faster on the CPU
     out = {}
     with torch.inference_mode():
-        for split in SPLITS:
+        for split in splits:
             images = data.split(split)[0]
             parts = [backbone(normalize_batch(torch.from_numpy(np.array(images[i:i + BATCH])), mean, std)
                               .contiguous(memory_format=torch.channels_last))

@@ -38,7 +38,7 @@ def write_best(trial: FrozenTrial | None, study_attrs: dict[str, Any], out: Path
     if trial is None:
         return BestFiles(None, {}, "no complete trial yet")
     run_dir = Path(str(trial.user_attrs.get(RUN_DIR, "")))
-    config, source = _config(trial, run_dir, study_attrs)
+    config, source = trial_config(trial, study_attrs)
     if config is None:
         return BestFiles(None, {}, source)
     header = (f"# Trial {trial.number} of study {study_attrs.get('_name', '?')} (value {trial.value:.6g}), "
@@ -48,7 +48,10 @@ def write_best(trial: FrozenTrial | None, study_attrs: dict[str, Any], out: Path
     return BestFiles("best.yaml", images, f"trial {trial.number}, from {source}")
 
 
-def _config(trial: FrozenTrial, run_dir: Path, attrs: dict[str, Any]) -> tuple[dict | None, str]:
+def trial_config(trial: FrozenTrial, attrs: dict[str, Any]) -> tuple[dict | None, str]:
+    """The trial's resolved config made runnable (:func:`runnable`) and where it came from, or
+    ``None`` and why not; ``attrs`` are the study's user attributes. ``best.yaml`` and the refit read it."""
+    run_dir = Path(str(trial.user_attrs.get(RUN_DIR, "")))
     from autolit.search.config import base_fit_config, load_search_config, trial_fit_config
     from autolit.search.space import sample
     from autolit.search.study import fit_seed

@@ -8,6 +8,7 @@ writes into ``--out``:
   learning curves, parallel coordinates, slices, importances (over the parameters every trial has,
   and per layer count), timeline per worker slot; opens offline;
 * ``trials.csv`` (one row per trial, one column per parameter) and ``trials.json``;
+* ``study.json``: the best trial and its refit (run folder, test metrics) when there is one;
 * ``best.yaml``: the best trial as a runnable fit config, and ``best_confusion_matrix.png`` /
   ``best_samples.png`` when its TensorBoard run logged them.
 
@@ -29,12 +30,13 @@ import optuna
 
 from autolit.errors import UserError
 from autolit.search.report import plots
+from autolit.search.refit import refit_of
 from autolit.search.records import best_trial, param_order, state_counts, study_records
 from autolit.search.report.best import BestFiles, write_best
 from autolit.search.report.html import page, pictures
 
 FIXED = ["rank", "number", "value", "state", "detail", "outcome", "outcome_epoch", "reason", "n_layers",
-         "n_params", "epochs", "duration_s", "slot", "worker", "retry_of", "start", "complete", "run_dir"]
+         "n_params", "epochs", "duration_s", "slot", "worker", "retry_of", "origin", "start", "complete", "run_dir"]
 
 
 @dataclass
@@ -67,8 +69,10 @@ def write_report(study: optuna.Study, out: Path) -> Report:
         best_files = write_best(best, attrs, out)
         figures = _figures(snap, metric)
         best_record = next((r for r in records if best is not None and r["number"] == best.number), None)
+        refit = refit_of(study, best)
+        _write_study_json(study, metric, best_record, refit, out)
         text = page(f"study {study.study_name}", _summary(study, trials, metric, best),
-                    _best_html(best_record, best_files, metric, out), records,
+                    _refit_html(refit, metric) + _best_html(best_record, best_files, metric, out), records,
                     best_record["params"] if best_record else {}, figures)
         (out / "index.html").write_text(text, encoding="utf-8")
         _copy_plotly(out)
@@ -102,6 +106,30 @@ def _write_tables(records: list[dict], out: Path) -> None:
         for r in records:
             writer.writerow([_cell(r[k]) for k in FIXED] + [_cell(r["params"].get(k)) for k in keys])
     (out / "trials.json").write_text(json.dumps(records, indent=1, default=str), encoding="utf-8")
+
+
+def _write_study_json(study: optuna.Study, metric: str, best: dict | None, refit: dict | None, out: Path) -> None:
+    """``study.json``: what the study hands over, the best trial's val figure beside its refit's test."""
+    summary = {"study": study.study_name, "metric": metric, "direction": study.direction.name.lower(),
+               "best_trial": None if best is None else {"number": best["number"], "value": best["value"],
+                                                         "origin": best["origin"], "run_dir": best["run_dir"]},
+               "refit": refit}
+    (out / "study.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+
+
+def _refit_html(refit: dict | None, metric: str) -> str:
+    """The refit's test figures beside the trial's val figure (the model ``best --export`` hands over)."""
+    if refit is None:
+        return ("<p class=note>no refit of the best trial yet (study.refit, or "
+                "<code>python -m autolit.search best --refit</code>)</p>")
+    tests = ", ".join(f"{html.escape(k)} = {v:.4f}" for k, v in sorted(refit["metrics"].items()) if k.startswith("test/"))
+    val = refit["metrics"].get(metric)
+    val_text = f"; its own {html.escape(metric)} = {val:.4f}" if isinstance(val, float) else ""
+    note = f" <span class=note>({html.escape(refit['note'])})</span>" if refit.get("note") else ""
+    return (f"<p><b>refit of trial {refit['trial']}</b> at {refit['max_epochs']} epochs: {tests or 'no test metrics'}"
+            f"{val_text} · trial {refit['trial']}'s {html.escape(metric)} = {refit['trial_value']:.4f}{note}<br>"
+            f"<small>run folder <code>{html.escape(refit['run_dir'])}</code>, checkpoint "
+            f"<code>{html.escape(str(refit['checkpoint']))}</code> (what <code>best --export</code> exports)</small></p>")
 
 
 def _cell(value: object) -> object:

@@ -74,12 +74,20 @@ def leaderboard(records: list[dict], best: dict[str, Any]) -> str:
         if r["retry_of"] is not None:
             reason += f"<br><small>retry of trial {_e(r['retry_of'])}</small>"
         rows.append(
-            f"<tr><td class=num>{_e(r['rank'] or '')}</td><td class=num>{r['number']}</td>"
+            f"<tr><td class=num>{_e(r['rank'] or '')}</td><td class=num>{r['number']}{_origin(r['origin'])}</td>"
             f"<td class=num>{_num(r['value'])}</td><td class='{_e(r['state'])}'>{_e(state)}{reason}</td>"
             f"<td class=num>{_e(_num(r['n_layers']))}</td><td class=num>{_e(_num(r['n_params']))}</td>"
             f"<td class=num>{r['epochs']}</td><td class=num>{_e(_num(r['duration_s'], 3))}</td>"
             f"<td>{_e(r['slot'])}</td><td class=params>{_params(r['params'], best)}</td></tr>")
     return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+
+
+ORIGINS = {"fit_config": "the fit config's own values", "enqueued": "a point from study.enqueue"}
+
+
+def _origin(origin: str | None) -> str:
+    """The mark of a trial the study started from (``study.start_from_fit_config`` / ``study.enqueue``)."""
+    return f"<br><small title='{_e(ORIGINS[origin])}'>{_e(origin.replace('_', ' '))}</small>" if origin else ""
 
 
 CAPTIONS = {"val/confusion_matrix": "the best trial's last validation confusion matrix",

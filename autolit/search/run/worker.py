@@ -32,7 +32,8 @@ from autolit.search.run.devices import Slot
 from autolit.search.run.lifetime import redirect_output
 from autolit.system import die_with_parent
 from autolit.search.records import worker_log
-from autolit.search.storage import is_rdb, open_storage
+from autolit.search.run.budget import deadline_attr
+from autolit.search.storage import is_rdb, open_storage, worker_tag
 
 ObjectiveFactory = Callable[[SearchConfig, Slot, Path], Callable[[optuna.Trial], float]]
 EXIT_USER_ERROR = 2
@@ -111,9 +112,10 @@ def _set_threads(threads: int) -> None:
 
 
 def _should_continue(job: WorkerJob, study: optuna.Study) -> bool:
-    """Wait while the remaining budget is held by running trials; stop when none is left."""
+    """Wait while the remaining budget is held by running trials; stop when none is left, or when the
+    driver's budget plan says no trial may start any more (:mod:`autolit.search.run.budget`)."""
     while True:
-        if os.getppid() != job.parent_pid or (job.deadline is not None and time.time() >= job.deadline):
+        if os.getppid() != job.parent_pid or (job.deadline is not None and time.time() >= _last_start(job, study)):
             return False
         done = study_lib.n_counted(study)
         if done >= job.n_trials:
@@ -125,6 +127,12 @@ def _should_continue(job: WorkerJob, study: optuna.Study) -> bool:
             optuna.storages.fail_stale_trials(study)  # a dead peer's trial must not block us forever
         # Jitter so workers freed together do not all start the last trial at once.
         time.sleep(POLL_S * (1 + random.random()))
+
+
+def _last_start(job: WorkerJob, study: optuna.Study) -> float:
+    """The earlier of the job's deadline and the last trial start the driver planned for this launch."""
+    planned = study.user_attrs.get(deadline_attr(worker_tag(job.parent_pid)))
+    return min(job.deadline, float(planned)) if isinstance(planned, (int, float)) else job.deadline
 
 
 def spawn_workers(jobs: list[WorkerJob], factory: ObjectiveFactory) -> tuple[list[Any], Any]:
