@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import re
-from datetime import datetime, timedelta
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
@@ -23,9 +23,8 @@ from autolit.search.run.driver import SearchRun, run_search
 from autolit.search.space import parse_space
 from autolit.search.start import fit_config_point
 from autolit.search.storage import open_storage
-
-import search_stubs
-from search_configs import FIT, SPACE, real_fit_config, write_configs
+from tests.search import search_stubs
+from tests.search.search_configs import FIT, SPACE, real_fit_config, write_configs
 
 # A fit config whose every searched value lies inside SPACE: two conv blocks of 8 and 12 channels.
 INSIDE = copy.deepcopy(FIT)
