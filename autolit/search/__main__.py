@@ -116,7 +116,8 @@ def inspect(command: str, args: argparse.Namespace) -> int:
             raise UserError(f"study {args.study_name} has no completed trial yet: run the search first")
         print(f"best: trial {best.number} value {best.value:.4f} params {best.params}")
         if args.refit:
-            from autolit.search.refit import refit_settings, refit_text, run_refit
+            from autolit.search.refit import refit_settings, refit_text
+            from autolit.search.run.refit import run_refit
 
             print(refit_text(run_refit(study, refit_settings(study), max_epochs=args.max_epochs)), flush=True)
         if args.export is not None:

@@ -10,7 +10,6 @@ and the trial's parameters instead.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import yaml
 from optuna.trial import FrozenTrial
 
-from autolit.errors import UserError
+from autolit.search.best import trial_config
 from autolit.search.records import RUN_DIR
 
 IMAGE_TAGS = {"val/confusion_matrix": "best_confusion_matrix.png", "samples/val": "best_samples.png"}
@@ -46,62 +45,6 @@ def write_best(trial: FrozenTrial | None, study_attrs: dict[str, Any], out: Path
     (out / "best.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
     images = tensorboard_images(run_dir, out) if run_dir.is_dir() else {}
     return BestFiles("best.yaml", images, f"trial {trial.number}, from {source}")
-
-
-def trial_config(trial: FrozenTrial, attrs: dict[str, Any]) -> tuple[dict | None, str]:
-    """The trial's resolved config made runnable (:func:`runnable`) and where it came from, or
-    ``None`` and why not; ``attrs`` are the study's user attributes. ``best.yaml`` and the refit read it."""
-    run_dir = Path(str(trial.user_attrs.get(RUN_DIR, "")))
-    from autolit.search.config import base_fit_config, load_search_config, trial_fit_config
-    from autolit.search.space import sample
-    from autolit.search.study import fit_seed
-
-    base: dict = {}
-    search_path = attrs.get("search_config")
-    cfg = None
-    if search_path and Path(search_path).is_file():
-        try:
-            cfg = load_search_config(search_path)
-            base = base_fit_config(cfg)  # the trials' trainer settings: overrides applied
-        except UserError:  # edited or moved since: the trial folder may still have its config
-            cfg = None
-    resolved = run_dir / "resolved.yaml"
-    if trial.user_attrs.get(RUN_DIR) and resolved.is_file():
-        try:
-            config = yaml.safe_load(resolved.read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):  # damaged: rebuild it from the search config
-            config = None
-        if isinstance(config, dict):
-            return runnable(config, base, attrs.get("cwd")), str(resolved)
-    if cfg is None:
-        folder = f"the trial folder {run_dir}" if trial.user_attrs.get(RUN_DIR) else "no trial folder (not recorded)"
-        return None, f"{folder} and the search config {search_path or '(not recorded)'} are not on this host"
-    try:
-        scalars, layers = sample(cfg.space, lambda name, rng: trial.params[name])
-    except KeyError as exc:
-        return None, f"{search_path} no longer matches the trial's parameters (no {exc})"
-    config = trial_fit_config(cfg, scalars, layers, {"seed_everything": fit_seed(cfg.study.seed, trial)})
-    return runnable(config, base, attrs.get("cwd")), f"{search_path} with the trial's parameters"
-
-
-def runnable(config: dict, fit_config: dict, cwd: str | None) -> dict:
-    """A trial's config made runnable by ``autolit.fit`` from any folder, without touching the trial."""
-    config = copy.deepcopy(config)
-    trainer = config.setdefault("trainer", {})
-    for key in ("logger", "default_root_dir"):
-        trainer.pop(key, None)
-    for key in ("accelerator", "devices"):
-        original = (fit_config.get("trainer") or {}).get(key)
-        if original is None:
-            trainer.pop(key, None)
-        else:
-            trainer[key] = original
-    data = config.get("data")
-    args = data.get("init_args", data) if isinstance(data, dict) else None
-    store = args.get("store") if isinstance(args, dict) else None
-    if cwd and isinstance(store, str) and not Path(store).is_absolute():
-        args["store"] = str(Path(cwd) / store)
-    return config
 
 
 def tensorboard_images(run_dir: Path, out: Path) -> dict[str, str]:

@@ -22,16 +22,17 @@ import optuna
 from autolit.errors import UserError
 from autolit.search import study as study_lib
 from autolit.search.config import MAX_EPOCHS, SearchConfig, base_fit_config, check_timeout, load_search_config
+from autolit.search.records import RUN_DIR, TRIAL_LOG, best_trial
+from autolit.search.refit import refit_of, refit_text
+from autolit.search.run.budget import TEST_SHARE, BudgetKeeper, refit_epochs_within
 from autolit.search.run.devices import Slot, parse_devices
 from autolit.search.run.feasibility import DataInfo, data_info_for, probe_space
 from autolit.search.run.progress import Progress
-from autolit.search.records import RUN_DIR, TRIAL_LOG, best_trial
-from autolit.search.refit import REFIT_LOG, FitFn, refit_dir, refit_of, refit_text, run_refit
-from autolit.search.run.budget import TEST_SHARE, BudgetKeeper, refit_epochs_within
+from autolit.search.run.refit import REFIT_LOG, FitFn, refit_dir, run_refit
+from autolit.search.run.worker import EXIT_USER_ERROR, ObjectiveFactory, WorkerJob, respawn, spawn_workers, stop_all
 from autolit.search.start import enqueue_points, get_dotted, start_points
 from autolit.search.storage import (WORKER_ATTR, check_storage, default_storage, is_rdb, open_storage,
                                     recover_stale, worker_tag)
-from autolit.search.run.worker import EXIT_USER_ERROR, ObjectiveFactory, WorkerJob, respawn, spawn_workers, stop_all
 
 MAX_RESTARTS = 2
 POLL_S = 1.0
