@@ -285,10 +285,9 @@ def main() -> None:
 
 def prepare_mnist(args) -> Path:
     """The MNIST store (imported from ``--mnist`` once), as the recipe's ``data.source`` would make it."""
-    from autolit.datamodules.sources import create_from_source
+    from autolit.datamodules.sources import ensure_store
 
-    if not args.mnist_store.exists():
-        create_from_source(f"idx:{args.mnist}", args.mnist_store)
+    ensure_store(f"idx:{args.mnist}", args.mnist_store)
     return args.mnist_store
 
 

@@ -197,14 +197,13 @@ def gpu_packing(args) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from search_packing import packing
 
-    from autolit.datamodules.sources import create_from_source
+    from autolit.datamodules.sources import ensure_store
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a time limit still stops workers and MPS
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        if not args.mnist_store.exists():
-            create_from_source(f"idx:{args.mnist}", args.mnist_store)
+        ensure_store(f"idx:{args.mnist}", args.mnist_store)
         ks = [int(k) for k in args.per_device.split(",")]
         extra = [x for x in args.pack_extra.split(",") if x]
         dump = (lambda rows: args.json_out.write_text(json.dumps({"packing": {"rows": rows, "partial": True}}) + "\n")
