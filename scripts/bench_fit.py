@@ -249,7 +249,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 2; --gpu 3)")
     parser.add_argument("--target", type=float, default=0.99)
     parser.add_argument("--no-keras", action="store_true", help="part 2 without the Keras-CNN loop")
-X
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's; --smallest: 1)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--json-out", type=Path, help="also write the JSON line to this file")
     parser.add_argument("--smallest", action="store_true",
