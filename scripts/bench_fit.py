@@ -28,7 +28,7 @@
 
 ``--smallest`` (what CI and ``scripts/gpu_check.sh --cpu`` run): 1 round, 1 thread, 2 overhead
 epochs on 256 images, the Keras loop for 1 epoch, no warm-up, only the first of ``--variants``, and
-MNIST cut to its first 1,000 + 200 images (``scripts/mnist_subset.py``) unless ``--mnist-store`` is
+MNIST cut to its first 2,000 + 200 images (``scripts/mnist_subset.py``) unless ``--mnist-store`` is
 given; ``--gpu --smallest`` runs the GPU mode's code on the CPU where there is no CUDA.
 
 A warm-up (a few steps of each loop) runs first. The last line is JSON; ``--json-out`` rewrites it

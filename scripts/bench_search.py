@@ -16,7 +16,7 @@
 
 ``--smallest`` (what CI and ``scripts/gpu_check.sh --cpu`` run): trials of 1 epoch of 5 batches, 1
 seed, a 1 s budget per method, 2 trials per throughput run, 2 in the memory part; with ``--gpu``: the
-first of ``--per-device`` only, 1 trial, no ``--pack-extra``, MNIST cut to its first 1,000 + 200
+first of ``--per-device`` only, 1 trial, no ``--pack-extra``, MNIST cut to its first 2,000 + 200
 images (``scripts/mnist_subset.py``) unless ``--mnist-store`` is given, on CPU workers where there
 is no CUDA.
 """
