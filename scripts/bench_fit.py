@@ -55,7 +55,6 @@ from fit_baselines import DeviceData, Loop, sync, synthetic_store, train  # noqa
 from mnist_subset import mnist_store  # noqa: E402
 
 from autolit.errors import UserError, run_cli  # noqa: E402
-
 from autolit.training import build_cli, fit_and_test  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -271,7 +270,8 @@ def main() -> int:
         args.variants = args.variants.split(",")[0]
     parts = set(args.parts.split(","))
     work = Path(tempfile.mkdtemp(prefix="bench_fit-"))
-    out: dict = {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    out: dict = {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                 "smallest": args.smallest}
     if args.device == "cuda":
         out["gpu"] = torch.cuda.get_device_name()
     args.dump = lambda o: args.json_out.write_text(json.dumps(o) + "\n") if args.json_out else None

@@ -176,7 +176,7 @@ def main() -> None:
         budget, n_tp, n_mem, args.seeds = 1.0, 2, 2, 1
         cfg.overrides.update(SMALL_TRIAL)
     data_info_for(base_fit_config(cfg))  # build the digits store trials use once, outside every timing
-    out: dict = {"quick": args.quick, "target": args.target}
+    out: dict = {"quick": args.quick, "smallest": args.smallest, "target": args.target}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         rows = [run_budget(cfg, m, s, budget, args.target, tmp) for m in ("tpe+hyperband", "random")

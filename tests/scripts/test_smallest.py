@@ -57,7 +57,7 @@ def _bench_data(out: dict) -> None:
 
 
 def _bench_fit(out: dict) -> None:
-    assert out["device"] == "cpu" and out["threads"] == 1 and out["epochs_timed"] == 1
+    assert out["smallest"] and out["device"] == "cpu" and out["threads"] == 1 and out["epochs_timed"] == 1
     assert out["autolit_vs_handwritten"] > 0 and out["handwritten_s_per_epoch"] > 0
     recipe = out["recipe"]
     assert {r["loop"] for r in recipe["rows"]} == {"autolit mnist_fast", "hand-written mnist_fast",
@@ -86,6 +86,7 @@ def _bench_scrape(out: dict) -> None:
 
 
 def _bench_search(out: dict) -> None:
+    assert out["smallest"]
     for method in ("tpe+hyperband", "random"):
         assert out[method]["reached"] in ("0/1", "1/1") and 0 <= out[method]["mean_best"] <= 1
     assert set(out["trials_per_hour"]) == {"1", "2"} and all(v > 0 for v in out["trials_per_hour"].values())
