@@ -5,6 +5,7 @@
     python scripts/bench_fit.py --parts overhead [--epochs 4] [--n 12000] [--batch-size 128] [--store PATH]
     python scripts/bench_fit.py --parts recipe [--mnist ../shared/data/mnist] [--rounds 2] [--threads 1]
     python scripts/bench_fit.py --gpu [--mnist .data/mnist]   # on a GPU: mnist_fast's settings in both parts
+    python scripts/bench_fit.py --smallest [--gpu]       # CI: seconds, the same code (no CUDA: on the CPU)
 
 1. **overhead**: seconds per training epoch of autolit.fit's real path (StoreDataModule in device mode,
    AutoLitModule, Lightning Trainer and autolit's callbacks; validation off) against the hand-written
@@ -24,6 +25,11 @@
    (model.channels_last false), ``unfused`` (optimizer fused false), ``batch256`` / ``batch1024``,
    ``benchmark`` (trainer.benchmark: cuDNN autotuning), ``compile`` (model.compile true; run twice:
    cold, then warm in the same process), ``cudagraphs`` (model.compile reduce-overhead).
+
+``--smallest`` (what CI and ``scripts/gpu_check.sh --cpu`` run): 1 round, 1 thread, 2 overhead
+epochs on 256 images, the Keras loop for 1 epoch, no warm-up, only the first of ``--variants``, and
+MNIST cut to its first 2,000 + 200 images (``scripts/mnist_subset.py``) unless ``--mnist-store`` is
+given; ``--gpu --smallest`` runs the GPU mode's code on the CPU where there is no CUDA.
 
 A warm-up (a few steps of each loop) runs first. The last line is JSON; ``--json-out`` rewrites it
 after every part, so a run stopped by a time limit keeps what it measured.
@@ -46,7 +52,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fit_baselines import DeviceData, Loop, sync, synthetic_store, train  # noqa: E402
+from mnist_subset import mnist_store  # noqa: E402
 
+from autolit.errors import UserError, run_cli  # noqa: E402
 from autolit.training import build_cli, fit_and_test  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -222,7 +230,7 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines + ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells])
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 round, 3 overhead epochs on 3,000 images")
     parser.add_argument("--gpu", action="store_true", help="on the GPU, with mnist_fast's settings in part 1")
@@ -236,30 +244,40 @@ def main() -> None:
     parser.add_argument("--store", type=Path, help="part 1: a real store instead of synthetic data")
     parser.add_argument("--batch-size", type=int, default=128, help="part 1 on CPU")
     parser.add_argument("--mnist", default="../shared/data/mnist", help="the MNIST IDX folder (part 2, --gpu)")
-    parser.add_argument("--mnist-store", type=Path, default=Path("stores/mnist"))
+    parser.add_argument("--mnist-store", type=Path, help="its store (default stores/mnist; --smallest: a temporary one)")
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 2; --gpu 3)")
     parser.add_argument("--target", type=float, default=0.99)
     parser.add_argument("--no-keras", action="store_true", help="part 2 without the Keras-CNN loop")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's; --smallest: 1)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--json-out", type=Path, help="also write the JSON line to this file")
+    parser.add_argument("--smallest", action="store_true",
+                        help="the CI size: seconds, the same code; --gpu without CUDA runs on the CPU")
     args = parser.parse_args()
     sys.argv = sys.argv[:1]  # LightningCLI inside build_cli would read the bench's own flags
+    check_names(args)
+    if args.smallest and not args.threads:
+        args.threads = 1  # a shared CI machine: one thread per process measures the code, not the neighbours
     if args.threads:
         torch.set_num_threads(args.threads)
-    args.device = args.device or ("cuda" if args.gpu else "cpu")
+    cuda = args.gpu and not (args.smallest and not torch.cuda.is_available())
+    args.device = args.device or ("cuda" if cuda else "cpu")
     args.rounds = args.rounds or (3 if args.gpu else 2)
     if args.quick:
         args.n, args.epochs, args.rounds = 3000, 3, 1
+    if args.smallest:
+        args.n, args.epochs, args.rounds, args.keras_max_epochs, args.no_warmup = 256, 2, 1, 1, True
+        args.variants = args.variants.split(",")[0]
     parts = set(args.parts.split(","))
     work = Path(tempfile.mkdtemp(prefix="bench_fit-"))
-    out: dict = {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    out: dict = {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                 "smallest": args.smallest}
     if args.device == "cuda":
         out["gpu"] = torch.cuda.get_device_name()
     args.dump = lambda o: args.json_out.write_text(json.dumps(o) + "\n") if args.json_out else None
     KERAS["trainer"]["max_epochs"] = args.keras_max_epochs
     needs_mnist = bool(parts & {"recipe", "variants"}) or (args.gpu and args.store is None and "overhead" in parts)
-    mnist = prepare_mnist(args) if needs_mnist else None
+    mnist = mnist_store(args.mnist, args.mnist_store, work, smallest=args.smallest) if needs_mnist else None
     if "overhead" in parts:
         store = args.store or (mnist if args.gpu else synthetic_store(work / "synthetic", args.n))
         out.update(part_overhead(args, store, work))
@@ -281,16 +299,17 @@ def main() -> None:
     print(f"device={args.device} threads={out['threads']} torch={torch.__version__}")
     args.dump(out)
     print(json.dumps(out))
+    return 0
 
 
-def prepare_mnist(args) -> Path:
-    """The MNIST store (imported from ``--mnist`` once), as the recipe's ``data.source`` would make it."""
-    from autolit.datamodules.sources import create_from_source
-
-    if not args.mnist_store.exists():
-        create_from_source(f"idx:{args.mnist}", args.mnist_store)
-    return args.mnist_store
+def check_names(args) -> None:
+    """Refuse an unknown part or variant before anything trains (a typo must not cost a GPU run)."""
+    for key, given, valid in (("--parts", args.parts, ("overhead", "recipe", "variants")),
+                              ("--variants", args.variants, tuple(VARIANTS))):
+        unknown = [name for name in given.split(",") if name not in valid]
+        if unknown:
+            raise UserError(f"{key}: unknown {', '.join(unknown)}; valid: {', '.join(valid)}")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

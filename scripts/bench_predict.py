@@ -1,6 +1,7 @@
 """Latency and throughput of autolit.predict on CPU: ONNX Runtime and TorchScript vs eager PyTorch.
 
     python scripts/bench_predict.py [--quick] [--threads 1] [--mnist-store PATH] [--seconds 1.5] [--rounds 5]
+    python scripts/bench_predict.py --smallest    # CI: 5 training batches each, 1 round of 0.05 s, 16 files
 
 Trains two models briefly (the digits default ``configs/digits.yaml`` and ``configs/mnist.yaml``
 on a store imported from ``../shared/data/mnist``, or ``--mnist-store``), exports each with
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,6 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mnist_subset import mnist_store  # noqa: E402
 
 from autolit.deploy import ExportedModel, export_checkpoint
 from autolit.modules.checkpoint import load_checkpoint, rebuild_model
@@ -70,9 +75,8 @@ def train_and_export(name: str, config_file: str, overrides: dict, store: Path, 
     if config.get("lr_scheduler", {}).get("init_args", {}).get("T_max"):
         config["lr_scheduler"]["init_args"]["T_max"] = overrides["max_epochs"]
     config["data"]["store"] = str(store)
-    source = config["data"]["source"]
-    if source.startswith("idx:"):
-        config["data"]["source"] = "idx:" + str((REPO / source[4:]).resolve())
+    if config["data"]["source"].startswith("idx:"):  # main built the store already (mnist_store, from --mnist)
+        config["data"]["source"] = None
     start = time.perf_counter()
     result = run_fit(config, run_dir=work / name / "run", progress=False)
     print(f"{name}: trained in {time.perf_counter() - start:.0f} s, test/acc "
@@ -160,25 +164,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter training and timings (~2 min)")
     parser.add_argument("--mnist-store", type=Path, help="an MNIST store to reuse (default: import one here)")
+    parser.add_argument("--mnist", type=Path, help="the MNIST IDX folder (default: configs/mnist.yaml's source)")
     parser.add_argument("--seconds", type=float, default=1.5, help="timing per runtime, batch and round")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds over the runtimes")
     parser.add_argument("--files", type=int, default=512, help="PNG files per predict pass")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads for every runtime")
+    parser.add_argument("--smallest", action="store_true", help="the CI size: seconds, the same code (MNIST: "
+                        "its first 2,000 + 200 images, scripts/mnist_subset.py, unless --mnist-store is given)")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.rounds, args.files = 0.5, 2, 128
+    if args.smallest:
+        args.seconds, args.rounds, args.files = 0.05, 1, 16
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench_predict-"))
     digits_store = work / "digits_store"
-    mnist_store = args.mnist_store or work / "mnist_store"
+    mnist = args.mnist or REPO / yaml.safe_load((REPO / "configs" / "mnist.yaml").read_text())["data"]["source"][4:]
+    mnist = mnist_store(mnist.resolve(), args.mnist_store or (None if args.smallest else work / "mnist_store"),
+                        work, smallest=args.smallest)
+    batches = 5 if args.smallest else 30 if args.quick else 200
     exports = {
-        "digits": train_and_export("digits", "configs/digits.yaml", {"max_epochs": 1 if args.quick else 3},
-                                   digits_store, work),
+        "digits": train_and_export("digits", "configs/digits.yaml",
+                                   {"max_epochs": 1 if args.quick or args.smallest else 3}
+                                   | ({"limit_train_batches": batches} if args.smallest else {}), digits_store, work),
         "mnist": train_and_export("mnist", "configs/mnist.yaml",
-                                  {"max_epochs": 1, "limit_train_batches": 30 if args.quick else 200,
-                                   "limit_val_batches": 20}, mnist_store, work),
+                                  {"max_epochs": 1, "limit_train_batches": batches,
+                                   "limit_val_batches": 2 if args.smallest else 20}, mnist, work),
     }
-    stores = {"digits": digits_store, "mnist": mnist_store}
+    stores = {"digits": digits_store, "mnist": mnist}
     results = {name: bench_model(path, stores[name], work / name, args) for name, path in exports.items()}
     print_table(results)
     import onnxruntime
@@ -188,7 +201,7 @@ def main() -> None:
           f"files per predict pass {args.files}, work dir {work}")
     figures = {name: [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
                for name, rows in results.items()}
-    print(json.dumps({"quick": args.quick, **threads, "results": figures}))
+    print(json.dumps({"quick": args.quick, "smallest": args.smallest, **threads, "results": figures}))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Benchmark of ``search report`` on a synthetic 1,000-trial study. Prints a table, then one JSON line.
 
     python scripts/bench_report.py                 # 1,000 trials in a journal file
+    python scripts/bench_report.py --smallest      # CI: 30 trials, the same figures
     python scripts/bench_report.py --trials 3000 --postgres postgresql://autolit:autolit@127.0.0.1:5432/autolit_test
 
 The study is made with Optuna directly (tests/search/synthetic_study.py): a repeat block (layer
@@ -90,7 +91,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--trials", type=int, default=1000)
     p.add_argument("--postgres", help="also time a study stored in PostgreSQL at this URL")
+    p.add_argument("--smallest", action="store_true", help="the CI size: a 30-trial study")
     args = p.parse_args()
+    if args.smallest:
+        args.trials = 30
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -2,6 +2,7 @@
 
     python scripts/bench_scrape.py [--data ../shared/data/hymenoptera_data] [--workers 1,4,16]
                                    [--max-sides 256] [--repeat 1]
+    python scripts/bench_scrape.py --smallest    # CI: 10 photos per query, 2 workers, 64 px
 
 Starts the test suite's local SerpApi stand-in and image host (tests/net/servers.py)
 on 127.0.0.1 in a child process (so the server does not compete for the scraper's GIL), serves every photo of hymenoptera_data/train (ants, bees) as search results, and
@@ -44,12 +45,12 @@ def default_data() -> Path:
     return base / "hymenoptera_data"
 
 
-def serve_photos(server: LocalServer, data: Path) -> dict[str, float]:
-    """Register every train photo as a route and as search results (100 per page)."""
+def serve_photos(server: LocalServer, data: Path, per_label: int | None) -> dict[str, float]:
+    """Register every train photo (the first ``per_label``) as a route and as search results (100 per page)."""
     total_bytes, count = 0, 0
     for label in ("ants", "bees"):
         results = []
-        for i, path in enumerate(sorted((data / "train" / label).glob("*.jpg"))):
+        for i, path in enumerate(sorted((data / "train" / label).glob("*.jpg"))[:per_label]):
             body = path.read_bytes()
             server.routes[f"/img/{label}/{path.name}"] = Route(data=body)
             results.append({"position": i + 1, "original": server.url(f"/img/{label}/{path.name}"),
@@ -60,10 +61,10 @@ def serve_photos(server: LocalServer, data: Path) -> dict[str, float]:
     return {"photos": count, "mean_kb": round(total_bytes / max(count, 1) / 1024, 1)}
 
 
-def _serve(data: Path, queue: multiprocessing.Queue) -> None:
+def _serve(data: Path, per_label: int | None, queue: multiprocessing.Queue) -> None:
     """Child process: run the servers (so they do not share the scraper's GIL) until killed."""
     with LocalServer(key=KEY) as server:
-        served = serve_photos(server, data)
+        served = serve_photos(server, data, per_label)
         queue.put((server.base, served))
         threading.Event().wait()
 
@@ -89,13 +90,17 @@ def main() -> None:
     parser.add_argument("--workers", default="1,4,16")
     parser.add_argument("--max-sides", default="256")
     parser.add_argument("--repeat", type=int, default=1, help="runs per setting (best is kept)")
+    parser.add_argument("--photos", type=int, help="serve only the first N photos per label (default: all)")
+    parser.add_argument("--smallest", action="store_true", help="the CI size: --photos 10 --workers 2 --max-sides 64")
     args = parser.parse_args()
+    if args.smallest:
+        args.photos, args.workers, args.max_sides, args.repeat = 10, "2", "64", 1
     if not (args.data / "train" / "ants").is_dir():
         sys.exit(f"error: no hymenoptera photos at {args.data}; pass --data or set AUTOLIT_SHARED_DATA")
     rows = []
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    child = ctx.Process(target=_serve, args=(args.data, queue), daemon=True)
+    child = ctx.Process(target=_serve, args=(args.data, args.photos, queue), daemon=True)
     child.start()
     try:
         base, served = queue.get(timeout=60)

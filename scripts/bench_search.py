@@ -4,6 +4,7 @@
     python scripts/bench_search.py --quick    # a few minutes: smaller budgets
     python scripts/bench_search.py --postgres postgresql://autolit:autolit@127.0.0.1:5432/autolit_test
     python scripts/bench_search.py --gpu --mnist .data/mnist   # part 4 only, on one GPU (scripts/search_packing.py)
+    python scripts/bench_search.py --smallest [--gpu]   # CI: seconds, the same code (no CUDA: CPU workers)
 
 1. TPE + Hyperband vs random search without pruning, equal device-second budget, >= 3 seeds:
    device-seconds until a completed trial reaches the target val/acc (sum of trial durations).
@@ -12,6 +13,12 @@
 4. Worker memory: RSS after 2 and after 20 small trials run in one process. With ``--gpu``: packing
    on one GPU instead: trials/hour of tiny CNN trials for ``--per-device 1,2,4,8`` (same trial
    count), GPU memory per worker, GPU utilisation, and ``--pack-extra mps,alloc,threads``.
+
+``--smallest`` (what CI and ``scripts/gpu_check.sh --cpu`` run): trials of 1 epoch of 5 batches, 1
+seed, a 1 s budget per method, 2 trials per throughput run, 2 in the memory part; with ``--gpu``: the
+first of ``--per-device`` only, 1 trial, no ``--pack-extra``, MNIST cut to its first 2,000 + 200
+images (``scripts/mnist_subset.py``) unless ``--mnist-store`` is given, on CPU workers where there
+is no CUDA.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ from autolit.search.storage import open_storage
 from autolit.search.study import TrialFailed, make_pruner, make_sampler
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "search" / "digits.yaml"
+#: trial overrides of the memory part and of --smallest: 1 epoch of 5 batches
+SMALL_TRIAL = {"trainer.max_epochs": 1, "trainer.limit_train_batches": 5, "lr_scheduler.init_args.T_max": 1}
 
 
 def _objective(cfg, runs: Path) -> Objective:
@@ -72,13 +81,14 @@ def run_budget(cfg, method: str, seed: int, budget_s: float, target: float, runs
             "best": best, "device_s": round(spent, 1), "to_target_s": None if reached is None else round(reached, 1)}
 
 
-def throughput(cfg_path: Path, workers: int, n: int, tmp: Path) -> dict:
+def throughput(cfg_path: Path, workers: int, n: int, tmp: Path, overrides: dict) -> dict:
     """Trials/hour of the real driver (spawned workers) with ``workers`` CPU workers.
 
     Random sampling without pruning, so both runs do the same kind of work.
     """
     raw = yaml.safe_load(cfg_path.read_text())
     raw["fit_config"] = str((cfg_path.parent / raw["fit_config"]).resolve())
+    raw["overrides"] = overrides
     raw["study"].update(sampler={"type": "RandomSampler"}, pruner={"type": "NopPruner"})
     path = tmp / f"tp{workers}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -120,8 +130,7 @@ def memory(cfg, runs: Path, n: int) -> dict:
         return float("nan")
 
     cfg = copy.deepcopy(cfg)  # small trials: 1 epoch of 5 batches
-    cfg.overrides.update({"trainer.max_epochs": 1, "trainer.limit_train_batches": 5,
-                          "lr_scheduler.init_args.T_max": 1})
+    cfg.overrides.update(SMALL_TRIAL)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     objective, rss = _objective(cfg, runs / "mem"), []
     for _ in range(n):
@@ -151,9 +160,10 @@ def main() -> None:
     p.add_argument("--pack-trials", type=int, default=12, help="--gpu: trials per packing run")
     p.add_argument("--pack-extra", default="", help="--gpu: also try mps, alloc, threads (comma list)")
     p.add_argument("--mnist", default="../shared/data/mnist", help="--gpu: the MNIST IDX folder")
-    p.add_argument("--mnist-store", type=Path, default=Path("stores/mnist"), help="--gpu: its store")
-    p.add_argument("--cpu-dry-run", action="store_true", help="--gpu's code on CPU workers (tests)")
+    p.add_argument("--mnist-store", type=Path, help="--gpu: its store (default stores/mnist; --smallest: temporary)")
     p.add_argument("--json-out", type=Path, help="also write the JSON line to this file")
+    p.add_argument("--smallest", action="store_true",
+                   help="the CI size: seconds, the same code; --gpu without CUDA runs CPU workers")
     args = p.parse_args()
     sys.argv = sys.argv[:1]  # LightningCLI inside run_fit would see the bench's own flags
     if args.gpu:
@@ -162,8 +172,11 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget, n_tp, n_mem = (90.0, 4, 20) if args.quick else (240.0, 16, 20)
     cfg = load_search_config(CONFIG)
+    if args.smallest:
+        budget, n_tp, n_mem, args.seeds = 1.0, 2, 2, 1
+        cfg.overrides.update(SMALL_TRIAL)
     data_info_for(base_fit_config(cfg))  # build the digits store trials use once, outside every timing
-    out: dict = {"quick": args.quick, "target": args.target}
+    out: dict = {"quick": args.quick, "smallest": args.smallest, "target": args.target}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         rows = [run_budget(cfg, m, s, budget, args.target, tmp) for m in ("tpe+hyperband", "random")
@@ -174,7 +187,7 @@ def main() -> None:
             out[m] = {"median_to_target_s": statistics.median(reached) if reached else None,
                       "reached": f"{len(reached)}/{args.seeds}",
                       "mean_best": round(statistics.mean(r["best"] for r in rows if r["method"] == m), 4)}
-        tp = [throughput(CONFIG, w, n_tp, tmp) for w in (1, 2)]
+        tp = [throughput(CONFIG, w, n_tp, tmp, cfg.overrides) for w in (1, 2)]
         print("\n2. trials/hour, real driver\n" + table(tp))
         out["trials_per_hour"] = {str(r["workers"]): r["trials_per_hour"] for r in tp}
         mean_trial = statistics.mean(r["device_s"] / r["trials"] for r in rows)
@@ -193,27 +206,29 @@ def main() -> None:
 
 
 def gpu_packing(args) -> None:
-    """Part 4 on a GPU (or its code on CPU workers with ``--cpu-dry-run``)."""
+    """Part 4 on a GPU (with ``--smallest`` and no CUDA: its code on CPU workers)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import torch
+    from mnist_subset import mnist_store
     from search_packing import packing
 
-    from autolit.datamodules.sources import create_from_source
-
+    cpu = args.smallest and not torch.cuda.is_available()
+    if args.smallest:
+        args.per_device, args.pack_trials, args.pack_extra = args.per_device.split(",")[0], 1, ""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a time limit still stops workers and MPS
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        if not args.mnist_store.exists():
-            create_from_source(f"idx:{args.mnist}", args.mnist_store)
+        store = mnist_store(args.mnist, args.mnist_store, tmp, smallest=args.smallest)
         ks = [int(k) for k in args.per_device.split(",")]
         extra = [x for x in args.pack_extra.split(",") if x]
         dump = (lambda rows: args.json_out.write_text(json.dumps({"packing": {"rows": rows, "partial": True}}) + "\n")
                 if args.json_out else None)
-        out = packing(args.mnist_store, tmp, ks, args.pack_trials, extra, cpu=args.cpu_dry_run, progress=dump)
+        out = packing(store, tmp, ks, args.pack_trials, extra, cpu=cpu, progress=dump)
     keys = ("run", "workers", "trials", "window_s", "trials_per_hour", "trials_per_hour_wall", "gpu_util_mean_pct",
             "gpu_mem_per_worker_mb", "torch_peak_reserved_mb", "error")
     rows = [{k: r.get(k, "") for k in keys} for r in out["rows"]]
-    print("\n4. packing tiny CNN trials on one " + ("CPU (dry run)" if args.cpu_dry_run else "GPU")
+    print("\n4. packing tiny CNN trials on one " + ("CPU (dry run)" if cpu else "GPU")
           + f" (same {args.pack_trials} trials per run)\n" + table(rows))
     line = json.dumps({"packing": out})
     if args.json_out:

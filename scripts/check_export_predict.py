@@ -1,13 +1,15 @@
 """Does an export predict image files exactly as its checkpoint does? (export → predict, end to end)
 
     python scripts/check_export_predict.py CKPT ../shared/data/hymenoptera_data/val --out exports/hymenoptera_pretrained
+    python scripts/check_export_predict.py --smallest   # CI: a digits model of 5 batches, 24 of its test images
 
 Exports ``CKPT`` with ``python -m autolit.export --format torchscript,onnx --quantize int8``, runs
 ``python -m autolit.predict OUT FOLDER --json`` (ONNX Runtime) on every image file of ``FOLDER``
 (``FOLDER/<label>/<image>``), and compares each file's top-1 with the checkpoint's own top-1 on the
 same file (the PyTorch network rebuilt from the checkpoint, fed by the export's preprocessing.json,
 i.e. the training rule). Prints the agreement, the accuracy of both against the folder labels and
-the export's own check, then one JSON line.
+the export's own check, then one JSON line. ``--smallest`` makes its own CKPT and FOLDER first: the
+bundled digits config fit for 5 batches, and the first 24 test images of its store as PNG files.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from autolit.modules.checkpoint import load_checkpoint, rebuild_model
 from autolit.deploy.checkpoint import predictor
@@ -51,12 +55,42 @@ def checkpoint_top1(ckpt: Path, pre: Preprocessing, files: list[Path]) -> dict[s
     return out
 
 
+def smallest_inputs(work: Path, n: int = 24) -> tuple[Path, Path]:
+    """(a checkpoint of configs/digits.yaml fit for 5 batches, FOLDER/<label>/<i>.png of its test images)."""
+    from autolit.store import StoreReader
+    from autolit.training import run_fit
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "digits.yaml").read_text())
+    config["trainer"].update(max_epochs=1, limit_train_batches=5, accelerator="cpu", enable_model_summary=False)
+    config["lr_scheduler"]["init_args"]["T_max"] = 1
+    config["data"]["store"] = str(work / "digits")
+    result = run_fit(config, run_dir=work / "run", progress=False)
+    reader = StoreReader(work / "digits")
+    try:
+        for i, key in enumerate(reader.keys("test")[:n]):
+            data, label = reader.read(key)
+            path = work / "images" / reader.meta.labels[label] / f"{i:03d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    finally:
+        reader.close()
+    return Path(result.best_checkpoint), work / "images"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("folder", type=Path, help="FOLDER/<label>/<image>")
-    parser.add_argument("--out", type=Path, required=True, help="export folder to write")
+    parser.add_argument("checkpoint", type=Path, nargs="?", help="the checkpoint to export (not with --smallest)")
+    parser.add_argument("folder", type=Path, nargs="?", help="FOLDER/<label>/<image>")
+    parser.add_argument("--out", type=Path, help="export folder to write (--smallest: a temporary one)")
+    parser.add_argument("--smallest", action="store_true",
+                        help="the CI size: export a 5-batch digits model, predict 24 of its test images")
     args = parser.parse_args()
+    if args.smallest:
+        work = Path(tempfile.mkdtemp(prefix="check_export_predict-"))
+        args.checkpoint, args.folder = smallest_inputs(work)
+        args.out = args.out or work / "export"
+    elif args.checkpoint is None or args.folder is None or args.out is None:
+        parser.error("CKPT, FOLDER and --out are required (or --smallest)")
 
     start = time.perf_counter()
     export = _run(["autolit.export", str(args.checkpoint), "--format", "torchscript,onnx", "--quantize", "int8",

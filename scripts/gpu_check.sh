@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every GPU check of the accelerator path in one command (docs/gpu.md):
 #   bash scripts/gpu_check.sh [MNIST_DIR]           # on a GPU machine; MNIST_DIR default ../shared/data/mnist
-#   bash scripts/gpu_check.sh --cpu [MNIST_DIR]     # dry mode: the same steps at small sizes on the CPU (CI)
-#   options: --budget SECONDS (default 450 on a GPU, the whole run stays inside it)
+#   bash scripts/gpu_check.sh --cpu [MNIST_DIR]     # dry mode: the same command lines, each with --smallest
+#                                                   # (tiny sizes; CPU without CUDA); CI runs it (--smallest too)
+#   options: --budget SECONDS (default 450 on a GPU, 900 dry; the whole run stays inside it)
 # Writes under $OUT when set, else ./gpu-check/: gpu-check.log (everything printed), gpu-check.json (the
 # figures), and each part's own JSON / log. Parts, each with its own time limit, most important first:
 #   setup     carried wheels (.whl/ from ../shared/tools/device-wheels.sh) into /tmp/site, the MNIST store
@@ -16,10 +17,10 @@ cd "$(dirname "$0")/.."
 mode=gpu mnist=../shared/data/mnist budget=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --cpu) mode=cpu ;;
+    --cpu|--smallest) mode=cpu ;;
     --budget) budget="$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-    -*) echo "error: unknown option $1; use --cpu, --budget SECONDS or an MNIST folder" >&2; exit 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -*) echo "error: unknown option $1; use --cpu (--smallest), --budget SECONDS or an MNIST folder" >&2; exit 2 ;;
     *) mnist="$1" ;;
   esac
   shift
@@ -47,12 +48,14 @@ tee_pid=$!
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 py=$(command -v python3 || command -v python)
 start=$(date +%s)
-budget=${budget:-$([ "$mode" = gpu ] && echo 450 || echo 300)}
+budget=${budget:-$([ "$mode" = gpu ] && echo 450 || echo 900)}
 : > "$work/parts.tsv"
 
-# run PART LIMIT CMD...: at most LIMIT seconds and never past the budget; rc and seconds into parts.tsv
+# run PART LIMIT CMD...: at most LIMIT seconds (the GPU's; doubled in the dry run, on a shared CPU where
+# the imports alone take a minute) and never past the budget; rc and seconds into parts.tsv
 run() {
   local part=$1 limit=$2; shift 2
+  [ "$mode" = cpu ] && limit=$(( limit * 2 ))
   local left=$(( budget - ($(date +%s) - start) - 10 ))
   [ "$limit" -gt "$left" ] && limit=$left
   echo "== $part (limit ${limit}s) =="
@@ -84,8 +87,8 @@ if env["cuda"]:
 open(sys.argv[1], "w").write(json.dumps(env) + "\n")
 print(env)
 EOF
-  if [ "$mode" = cpu ]; then  # a small real MNIST: same import path, seconds to train
-    "$py" scripts/mnist_subset.py "$mnist" "$work/mnist" --train 2000 --test 500 || return 1
+  if [ "$mode" = cpu ]; then  # a small real MNIST (the --smallest benchmarks' size): same import path
+    "$py" scripts/mnist_subset.py "$mnist" "$work/mnist" --train 2000 --test 200 || return 1
     mnist="$work/mnist"
   fi
   [ "$mode" = gpu ] && nvidia-smi || true
@@ -96,23 +99,19 @@ store=stores/mnist
 [ "$mode" = cpu ] && store="$work/stores/mnist"
 run setup 90 setup  # a function: runs in this shell, so what it exports (the wheels' path) stays
 
-if [ "$mode" = gpu ]; then
-  run tests 80 "$py" -m pytest -q -p no:cacheprovider -m gpu tests/gpu --junitxml "$dest/gpu-tests.xml"
-  run fit 100 "$py" scripts/bench_fit.py --gpu --mnist "$mnist" --mnist-store "$store" --rounds 3 \
-    --json-out "$dest/bench_fit.json"
-  run packing 140 "$py" scripts/bench_search.py --gpu --mnist "$mnist" --mnist-store "$store" \
-    --per-device 1,2,4,8 --pack-trials 8 --pack-extra mps,threads,alloc --json-out "$dest/bench_search.json"
-  run variants 200 "$py" scripts/bench_fit.py --gpu --parts variants --mnist "$mnist" --mnist-store "$store" \
-    --variants recipe,fp32,contiguous,unfused,batch1024,benchmark,compile,cudagraphs \
-    --json-out "$dest/bench_fit_variants.json"
-else  # dry mode: each part's code at sizes that take seconds (variants ride along with fit)
-  run tests 60 "$py" -m pytest -q -p no:cacheprovider tests/gpu --junitxml "$dest/gpu-tests.xml"
-  run fit 90 "$py" scripts/bench_fit.py --quick --parts overhead,recipe,variants --variants contiguous \
-    --n 500 --epochs 2 --threads 1 --keras-max-epochs 1 --no-warmup --mnist "$mnist" --mnist-store "$store" \
-    --json-out "$dest/bench_fit.json"
-  run packing 90 "$py" scripts/bench_search.py --gpu --cpu-dry-run --mnist "$mnist" --mnist-store "$store" \
-    --per-device 1 --pack-trials 1 --json-out "$dest/bench_search.json"
-fi
+# The same command lines in both modes; the dry run adds --smallest (tiny sizes, the CPU where there is
+# no CUDA), so a typo or a changed API fails here, not on the GPU machine.
+small=()
+[ "$mode" = cpu ] && small=(--smallest)
+run tests 80 "$py" -m pytest -q -p no:cacheprovider -m gpu tests/gpu --junitxml "$dest/gpu-tests.xml"
+run fit 100 "$py" scripts/bench_fit.py --gpu --mnist "$mnist" --mnist-store "$store" --rounds 3 \
+  --json-out "$dest/bench_fit.json" ${small[@]+"${small[@]}"}
+run packing 140 "$py" scripts/bench_search.py --gpu --mnist "$mnist" --mnist-store "$store" \
+  --per-device 1,2,4,8 --pack-trials 8 --pack-extra mps,threads,alloc --json-out "$dest/bench_search.json" \
+  ${small[@]+"${small[@]}"}
+run variants 200 "$py" scripts/bench_fit.py --gpu --parts variants --mnist "$mnist" --mnist-store "$store" \
+  --variants recipe,fp32,contiguous,unfused,batch1024,benchmark,compile,cudagraphs \
+  --json-out "$dest/bench_fit_variants.json" ${small[@]+"${small[@]}"}
 
 echo "== summary =="
 "$py" scripts/gpu_check_summary.py "$dest" --work "$work" --mode "$mode" --seconds $(( $(date +%s) - start ))

@@ -1,15 +1,22 @@
 """GPU utilisation and per-process GPU memory, sampled in a thread while a benchmark runs.
 
 NVML (``pynvml``, from nvidia-ml-py) when it loads, else ``nvidia-smi`` queries; with neither (a CPU
-machine) the summary is empty. Used by ``scripts/search_packing.py``.
+machine) the summary is empty. Used by ``scripts/search_packing.py``; on its own it samples the GPU
+while something else runs on it:
+
+    python scripts/gpu_sampler.py [--seconds 30]
+    python scripts/gpu_sampler.py --smallest      # CI: 1 s (on a CPU machine: backend none, no samples)
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
 import statistics
 import subprocess
 import threading
+import time
 
 
 class GpuSampler:
@@ -18,7 +25,9 @@ class GpuSampler:
     def __init__(self, period: float = 0.25) -> None:
         self.period, self.util, self.used_mb, self.per_pid = period, [], [], {}
         self._stop = threading.Event()
-        self._read = self._nvml() or self._smi()
+        nvml = self._nvml()
+        self._read = nvml or self._smi()
+        self.backend = "nvml" if nvml else "nvidia-smi" if self._read else "none"
 
     def _nvml(self):
         try:
@@ -78,3 +87,21 @@ class GpuSampler:
         return {"gpu_util_mean_pct": round(statistics.mean(self.util), 1) if self.util else None,
                 "gpu_mem_per_worker_mb": round(statistics.median(mine), 1) if mine else None,
                 "gpu_mem_used_peak_mb": round(max(self.used_mb), 1) if self.used_mb else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long to sample")
+    parser.add_argument("--smallest", action="store_true", help="the CI size: 1 s")
+    args = parser.parse_args()
+    seconds = 1.0 if args.smallest else args.seconds
+    with GpuSampler() as sampler:
+        time.sleep(seconds)
+    out = {"backend": sampler.backend, "seconds": seconds, "samples": len(sampler.util), **sampler.summary(set())}
+    print(f"{'backend':<12} {'samples':>7} {'util %':>7} {'peak MiB':>9}\n{out['backend']:<12} {out['samples']:>7} "
+          f"{out['gpu_util_mean_pct']!s:>7} {out['gpu_mem_used_peak_mb']!s:>9}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,7 @@
 """GPU packing, part 4 of ``scripts/bench_search.py --gpu``: tiny CNN trials, K workers on one GPU.
 
     python scripts/bench_search.py --gpu --per-device 1,2,4,8 --pack-trials 12 [--pack-extra mps,threads,alloc]
-    python scripts/bench_search.py --gpu --cpu-dry-run      # the same code on CPU workers (tests, CI)
+    python scripts/bench_search.py --gpu --smallest         # without CUDA: the same code on CPU workers (CI)
 
 Every run is the real driver (``run_search``: spawned workers, a journal file) over the same trials
 (random sampler seeded per trial number, no pruning): 1 epoch of a small mnist_fast-style CNN whose
