@@ -167,7 +167,7 @@ def test_every_checked_script_exists():
 # -- the commands the docs give name flags that exist
 
 DOCS = [REPO / "README.md", REPO / "DEVELOPERS.md", *sorted((REPO / "docs").glob("*.md")), *SCRIPTS.glob("*.py"),
-        *SCRIPTS.glob("*.sh")]
+        *SCRIPTS.glob("*.sh"), *sorted((REPO / "configs").rglob("*.yaml"))]
 COMMAND = re.compile(r"(?<![\w/.])scripts/([\w-]+\.(?:py|sh))([^`#|;,)\"\n]*)")
 
 
