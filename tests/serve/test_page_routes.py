@@ -82,8 +82,14 @@ def test_assets_are_a_fixed_table_of_local_files():
             assert (js.parent / target).resolve().is_file(), (js.name, target)
 
 
-def test_stores_under_the_data_roots_and_the_shipped_configs(data_root, tmp_path):
-    assert find_stores((data_root, tmp_path)) == [str(data_root / "tiny")]
+def test_stores_under_the_data_roots_and_the_shipped_configs(tmp_path):
+    from tests.synthetic import write_store
+
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    write_store(root / "a" / "mine", n=12)
+    (root / "not_a_store").mkdir()
+    write_store(elsewhere / "theirs", n=12)  # not under the roots asked about
+    assert find_stores((root, tmp_path / "empty")) == [str(root / "a" / "mine")]
     shipped = shipped_configs()
     assert "digits" in [c["name"] for c in shipped["fit"]] and "digits" in [c["name"] for c in shipped["search"]]
 
